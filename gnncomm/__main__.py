@@ -1,0 +1,5 @@
+import sys
+
+from gnncomm.cli import main
+
+sys.exit(main())

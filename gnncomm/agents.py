@@ -1,0 +1,146 @@
+"""The multi-agent system: encoder, MessageAttention, decoder and heads composed for one step."""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from gnncomm.config import Config
+from gnncomm.nn import ActionHead, AgentLinear, AttentionDecoder, LSTMEncoder, MessageAttention, WorldEstimator
+
+
+class AgentState(NamedTuple):
+    """Recurrent state of all ``B * N`` agents, each ``[B * N, hidden]``."""
+
+    enc_h: Tensor
+    enc_c: Tensor
+    world_h: Tensor
+    world_c: Tensor
+    context: Tensor
+    """What each agent heard at the previous step."""
+
+
+class StepOutput(NamedTuple):
+    """Everything one communication step produces (all ``[B * N, ...]``, ``alpha`` ``[E, heads]``)."""
+
+    message: Tensor
+    logits: Tensor
+    heard: Tensor
+    context: Tensor
+    action: Tensor
+    recon: Tensor
+    world_pred: Tensor
+    alpha: Tensor
+
+
+class CommSystem(nn.Module):
+    r"""``N`` agents that speak, listen, act and estimate the world, for ``B`` episodes at once.
+
+    One step, for every agent :math:`i` of every episode:
+
+    1. speak: :math:`\mathbf{s}_i, (\mathbf{h}_i, \mathbf{c}_i) = \mathrm{Encoder}(\mathbf{o}_i,
+       \mathbf{r}_i^{t-1}, \ldots)` (:class:`~gnncomm.nn.LSTMEncoder`);
+    2. listen: :math:`\mathbf{r}_i = \mathrm{MessageAttention}(\mathbf{h}_i, \{\mathbf{s}_j\}_{j \in
+       \mathcal{N}(i)})` (:class:`~gnncomm.nn.MessageAttention`);
+    3. act: :math:`\mathbf{u}_i = \mathrm{ActionHead}([\mathbf{h}_i, \mathbf{r}_i])`;
+    4. estimate: :math:`\hat{\mathbf{z}}_i = \mathrm{WorldEstimator}([\mathbf{r}_i, \mathbf{o}_i])`;
+    5. reconstruct its own observation from its own message: :math:`\hat{\mathbf{o}}_i =
+       \mathrm{Decoder}(\mathbf{s}_i)`.
+
+    The encoder, decoder output MLP, action head and world estimator are shared by all agents or,
+    with ``shared=False``, owned by each agent and applied as one batched product. The attention
+    layer is always shared: it is the channel, and it is node-agnostic like any PyG layer.
+
+    Args:
+        num_agents (int): agents per episode :math:`N`.
+        obs_dim (int): observation size.
+        latent_dim (int): world latent size.
+        vocab_size, msg_dim, heads, hidden_dim: the language and widths.
+        shared (bool): share parameters across agents. (default: ``True``)
+        agent_embedding_dim (int): agent-id embedding with shared parameters. (default: ``8``)
+        action_dim (int): action size. (default: ``2``)
+    """
+
+    def __init__(self, num_agents: int, obs_dim: int, latent_dim: int, *, vocab_size: int = 64,
+                 msg_dim: int = 5, heads: int = 4, hidden_dim: int = 64, shared: bool = True,
+                 agent_embedding_dim: int = 8, action_dim: int = 2) -> None:
+        super().__init__()
+        self.num_agents = num_agents
+        self.obs_dim = obs_dim
+        self.latent_dim = latent_dim
+        self.vocab_size = vocab_size
+        self.msg_dim = msg_dim
+        self.hidden_dim = hidden_dim
+        self.shared = shared
+        D, A = hidden_dim, num_agents
+        self.encoder = LSTMEncoder(obs_dim, D, D, vocab_size, msg_dim, A, shared, agent_embedding_dim)
+        self.attention = MessageAttention(D, D, vocab_size, msg_dim, heads=heads)
+        self.decoder = AttentionDecoder(vocab_size, msg_dim, obs_dim, D, heads, A, shared)
+        self.action_head = ActionHead(2 * D, D, action_dim, A, shared)
+        self.world_estimator = WorldEstimator(D + obs_dim, D, latent_dim, A, shared)
+
+    @classmethod
+    def from_config(cls, cfg: Config, obs_dim: int) -> CommSystem:
+        return cls(cfg.num_agents, obs_dim, cfg.latent_dim, vocab_size=cfg.vocab_size, msg_dim=cfg.msg_dim,
+                   heads=cfg.heads, hidden_dim=cfg.hidden_dim, shared=cfg.shared_params,
+                   agent_embedding_dim=cfg.agent_embedding_dim)
+
+    def reset_parameters(self) -> None:
+        for module in (self.encoder, self.attention, self.decoder, self.action_head, self.world_estimator):
+            module.reset_parameters()
+
+    def initial_state(self, batch_size: int, device: torch.device | str | None = None,
+                      dtype: torch.dtype = torch.float32) -> AgentState:
+        zeros = torch.zeros(batch_size * self.num_agents, self.hidden_dim, device=device, dtype=dtype)
+        return AgentState(zeros, zeros, zeros, zeros, zeros)
+
+    def forward(self, obs: Tensor, state: AgentState, edge_index: Tensor, noise: Tensor | None = None,
+                temperature: float | Tensor = 1.0,
+                intervene: Callable[[Tensor], Tensor] | None = None) -> tuple[StepOutput, AgentState]:
+        """One step.
+
+        Args:
+            obs: observations ``[B * N, obs_dim]``.
+            state: the :class:`AgentState` of the previous step.
+            edge_index: the communication graph ``[2, E]`` over the ``B * N`` nodes.
+            noise: Gumbel noise ``[B * N, msg_dim, vocab]`` (training), drawn by the caller.
+            temperature: Gumbel temperature.
+            intervene: optional map applied to the one-hot messages before they are heard
+                (silencing, shuffling, knock-outs); the speaker's own reconstruction still uses
+                what it said.
+        """
+        message, logits, (h, c) = self.encoder(obs, state.context, (state.enc_h, state.enc_c), noise, temperature)
+        heard = message if intervene is None else intervene(message)
+        context, (_, alpha) = self.attention(h, heard, edge_index, return_attention_weights=True)
+        action = self.action_head(torch.cat([h, context], dim=-1))
+        world_pred, (wh, wc) = self.world_estimator(torch.cat([context, obs], dim=-1),
+                                                    (state.world_h, state.world_c))
+        recon = self.decoder(message)
+        out = StepOutput(message, logits, heard, context, action, recon, world_pred, alpha)
+        return out, AgentState(h, c, wh, wc, context)
+
+    def per_agent_parameters(self) -> dict[str, Tensor]:
+        """The parameters whose leading dimension indexes agents (empty slices when shared)."""
+        out = {}
+        for module_name, module in self.named_modules():
+            if isinstance(module, AgentLinear) and not module.shared:
+                for name, param in module.named_parameters(recurse=False):
+                    out[f"{module_name}.{name}"] = param
+        if self.encoder.agent_embedding is not None:
+            out["encoder.agent_embedding"] = self.encoder.agent_embedding
+        return out
+
+    def agent_state_dict(self, agent: int) -> dict[str, Tensor]:
+        """The weights that act for ``agent``: its slice of every per-agent parameter, and a copy of
+        every shared one (identical for all agents)."""
+        if not 0 <= agent < self.num_agents:
+            raise ValueError(f"agent must be in [0, {self.num_agents - 1}], got {agent}")
+        own = self.per_agent_parameters()
+        return {name: (param[agent] if name in own else param).detach().clone()
+                for name, param in self.named_parameters()}
+
+    def __repr__(self) -> str:
+        mode = "shared" if self.shared else "per_agent"
+        return (f"{self.__class__.__name__}(num_agents={self.num_agents}, vocab={self.vocab_size}, "
+                f"msg_dim={self.msg_dim}, hidden={self.hidden_dim}, {mode})")

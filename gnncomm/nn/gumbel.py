@@ -1,0 +1,91 @@
+"""Straight-through Gumbel-Softmax: the discrete bottleneck of every message."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def sample_gumbel(shape: torch.Size | tuple[int, ...], *, generator: torch.Generator | None = None,
+                  device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+    r"""Draws standard Gumbel noise :math:`g = -\log(-\log u)`, :math:`u \sim U(0, 1)`.
+
+    Noise is drawn through an explicit ``generator`` so that a rollout can pre-sample all of its
+    randomness outside a compiled region.
+
+    >>> g = sample_gumbel((2, 3), generator=torch.Generator().manual_seed(0))
+    >>> g.shape
+    torch.Size([2, 3])
+    """
+    u = torch.rand(shape, generator=generator, device=device, dtype=dtype)
+    tiny = torch.finfo(dtype).tiny
+    return -torch.log((-torch.log(u.clamp_min(tiny))).clamp_min(tiny))
+
+
+def gumbel_softmax_sample(logits: Tensor, temperature: float | Tensor = 1.0, training: bool = True,
+                          straight_through: bool = True, noise: Tensor | None = None,
+                          generator: torch.Generator | None = None) -> Tensor:
+    r"""Samples one-hot symbols from ``logits`` over the last dimension.
+
+    .. math::
+        y = \mathrm{softmax}\big((\ell + g) / \tau\big), \qquad
+        \hat y = \mathrm{onehot}(\arg\max y) + y - \mathrm{sg}(y)
+
+    where :math:`g` is Gumbel noise and :math:`\mathrm{sg}` stops the gradient. The forward value
+    of :math:`\hat y` is exactly one-hot, while its gradient is that of the relaxed sample :math:`y`.
+
+    Args:
+        logits (Tensor): unnormalised log-probabilities ``[..., V]``.
+        temperature (float or Tensor): relaxation temperature :math:`\tau > 0`. (default: ``1.0``)
+        training (bool): if ``False``, returns the exact one-hot of ``argmax(logits)`` with no noise
+            and no gradient path. (default: ``True``)
+        straight_through (bool): if ``False``, returns the relaxed sample :math:`y`. (default: ``True``)
+        noise (Tensor, optional): pre-sampled Gumbel noise of the shape of ``logits``. If ``None``,
+            it is drawn with ``generator``. (default: ``None``)
+        generator (torch.Generator, optional): source of randomness when ``noise`` is ``None``.
+
+    Shapes:
+        **input:** ``[..., V]``; **output:** ``[..., V]``, same dtype as ``logits``.
+
+    >>> logits = torch.tensor([[2.0, 0.5, -1.0]])
+    >>> gumbel_softmax_sample(logits, training=False)
+    tensor([[1., 0., 0.]])
+    >>> y = gumbel_softmax_sample(logits.requires_grad_(), generator=torch.Generator().manual_seed(0))
+    >>> bool(((y == 0) | (y == 1)).all()), float(y.sum())
+    (True, 1.0)
+    """
+    if not training:
+        index = logits.argmax(dim=-1)
+        return F.one_hot(index, logits.size(-1)).to(logits.dtype)
+    if noise is None:
+        noise = sample_gumbel(logits.shape, generator=generator, device=logits.device,
+                              dtype=torch.float32)
+    y = torch.softmax((logits.float() + noise) / temperature, dim=-1)
+    if not straight_through:
+        return y.to(logits.dtype)
+    hard = F.one_hot(y.argmax(dim=-1), y.size(-1)).to(y.dtype)
+    return (hard - y.detach() + y).to(logits.dtype)
+
+
+class GumbelSoftmax(torch.nn.Module):
+    r"""Thin module around :func:`gumbel_softmax_sample` that follows ``self.training``.
+
+    Args:
+        temperature (float): default relaxation temperature. (default: ``1.0``)
+        straight_through (bool): forward value exactly one-hot. (default: ``True``)
+    """
+
+    def __init__(self, temperature: float = 1.0, straight_through: bool = True) -> None:
+        super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = temperature
+        self.straight_through = straight_through
+
+    def forward(self, logits: Tensor, noise: Tensor | None = None, temperature: float | Tensor | None = None,
+                generator: torch.Generator | None = None) -> Tensor:
+        tau = self.temperature if temperature is None else temperature
+        return gumbel_softmax_sample(logits, tau, self.training, self.straight_through, noise, generator)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(temperature={self.temperature}, straight_through={self.straight_through})"

@@ -1,0 +1,83 @@
+"""What an agent does with what it heard: move, and estimate the hidden world."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gnncomm.nn.agent_linear import AgentLinear, AgentLSTMCell, AgentMLP
+
+
+class ActionHead(nn.Module):
+    r"""A bounded 2-D action force from the agent's state and what it heard.
+
+    .. math::
+        \mathbf{u} = \tanh\big(\mathrm{MLP}([\mathbf{h}, \mathbf{r}])\big) \in [-1, 1]^{D}
+
+    Args:
+        in_channels (int): size of ``[h, r]``.
+        hidden_channels (int): MLP width.
+        action_dim (int): action size. (default: ``2``)
+        num_agents (int), shared (bool): see :class:`AgentLinear`.
+
+    Shapes:
+        **input:** ``(B*A, in_channels)``; **output:** ``(B*A, action_dim)``.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, action_dim: int = 2, num_agents: int = 1,
+                 shared: bool = True) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.action_dim = action_dim
+        self.mlp = AgentMLP(in_channels, hidden_channels, action_dim, num_agents, shared)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.mlp.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.tanh(self.mlp(x))
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.in_channels}, action_dim={self.action_dim})"
+
+
+class WorldEstimator(nn.Module):
+    r"""Estimates the hidden global state from the messages an agent receives over time.
+
+    A recurrent cell integrates the received context :math:`\mathbf{r}_t` with the agent's own
+    partial view :math:`\mathbf{o}_t`, and a linear read-out predicts the latent:
+
+    .. math::
+        (\mathbf{g}_t, \mathbf{k}_t) = \mathrm{LSTM}([\mathbf{r}_t, \mathbf{o}_t],
+        (\mathbf{g}_{t-1}, \mathbf{k}_{t-1})), \qquad \hat{\mathbf{z}}_t = \mathbf{W} \mathbf{g}_t
+
+    Args:
+        in_channels (int): size of ``[r, o]``.
+        hidden_channels (int): recurrent state size.
+        latent_dim (int): size of the world latent.
+        num_agents (int), shared (bool): see :class:`AgentLinear`.
+
+    Shapes:
+        **input:** ``(B*A, in_channels)`` and a state pair of ``(B*A, hidden)``;
+        **output:** ``(prediction (B*A, latent_dim), state)``.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, latent_dim: int, num_agents: int = 1,
+                 shared: bool = True) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.latent_dim = latent_dim
+        self.cell = AgentLSTMCell(in_channels, hidden_channels, num_agents, shared)
+        self.readout = AgentLinear(hidden_channels, latent_dim, num_agents, shared)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.cell.reset_parameters()
+        self.readout.reset_parameters()
+
+    def forward(self, x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        state = self.cell(x, state)
+        return self.readout(state[0]), state
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.in_channels}, latent_dim={self.latent_dim})"

@@ -1,0 +1,125 @@
+"""Episodes: sampling their randomness, rolling them out, and the losses of a rollout."""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import torch
+from torch import Tensor
+
+from gnncomm.agents import CommSystem, StepOutput
+from gnncomm.config import Config
+from gnncomm.nn.gumbel import sample_gumbel
+from gnncomm.topology import batch_edge_index, build_topology, is_dynamic, knn
+from gnncomm.world import SwarmWorld, WorldState
+
+GraphFn = Callable[[Tensor], Tensor]
+
+
+class Episode(NamedTuple):
+    """All the randomness of ``B`` episodes, drawn up front so a rollout is a pure function.
+
+    Attributes:
+        state: the initial :class:`~gnncomm.world.WorldState`.
+        obs_noise: observation noise ``[T, B, N, L]``.
+        gumbel: Gumbel noise ``[T, B * N, M, V]`` for training, ``None`` for greedy evaluation.
+    """
+
+    state: WorldState
+    obs_noise: Tensor
+    gumbel: Tensor | None
+
+
+class Trace(NamedTuple):
+    """What an evaluation rollout records, one entry per step."""
+
+    outputs: list[StepOutput]
+    edge_index: list[Tensor]
+    states: list[WorldState]
+    obs: list[Tensor]
+
+
+def sample_episode(world: SwarmWorld, cfg: Config, batch_size: int, *, generator: torch.Generator,
+                   device: torch.device | str, training: bool = True) -> Episode:
+    """Draws initial states and every noise tensor of ``batch_size`` episodes from ``generator``.
+
+    Drawn on the generator's device (the CPU for a CPU generator) and moved to ``device``, so a
+    run's randomness does not depend on where it trains.
+    """
+    gen_device = generator.device
+    state = world.reset(batch_size, generator=generator, device=gen_device)
+    T = cfg.timesteps
+    obs_noise = torch.randn(T, batch_size, cfg.num_agents, cfg.latent_dim, generator=generator, device=gen_device)
+    gumbel = None
+    if training:
+        gumbel = sample_gumbel((T, batch_size * cfg.num_agents, cfg.msg_dim, cfg.vocab_size),
+                               generator=generator, device=gen_device)
+    move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+    return Episode(WorldState(*map(move, state)), move(obs_noise), move(gumbel))
+
+
+def make_graph_fn(name: str, k: int, num_agents: int, batch_size: int, *, device: torch.device | str,
+                  seed: int = 0) -> GraphFn:
+    """Returns ``pos [B, N, 2] -> edge_index [2, E]`` over the ``B * N`` nodes.
+
+    A dynamic topology (``knn``) is rebuilt from the positions at every call; a static one is built
+    once (random ones from ``seed``) and batched as ``B`` disjoint copies.
+    """
+    if is_dynamic(name):
+        return lambda pos: knn(pos, k)
+    generator = torch.Generator().manual_seed(seed)
+    single = build_topology(name, num_agents, k=k, generator=generator)
+    static = batch_edge_index(single, num_agents, batch_size).to(device)
+    return lambda pos: static
+
+
+def rollout(system: CommSystem, world: SwarmWorld, episode: Episode, graph_fn: GraphFn, cfg: Config,
+            temperature: float | Tensor = 1.0, intervene: Callable[[Tensor], Tensor] | None = None,
+            record: bool = False) -> tuple[Tensor, dict[str, Tensor], Trace | None]:
+    r"""Runs ``cfg.timesteps`` steps of talk, attention, action and world dynamics; returns the loss.
+
+    .. math::
+        \mathcal{L} = w_r \overline{\lVert \hat{\mathbf{o}} - \mathbf{o} \rVert^2}
+        + w_z \sum_t \frac{t+1}{\sum_s (s+1)} \overline{\lVert \hat{\mathbf{z}}_t - \mathbf{z}
+        \rVert^2} + w_c \overline{(1 - \mathbf{s}_{\cdot,0})}
+        + w_d \overline{\mathrm{dispersion}}
+
+    The communication cost is the L1 mass of the non-silence symbols per position (``0..1``); the
+    clustering term is minus the cooperative reward and reaches the actions through the
+    differentiable world. No host sync happens here: ``logs`` holds detached 0-d tensors.
+
+    Returns:
+        ``(loss, logs, trace)``, where ``trace`` is a :class:`Trace` if ``record`` else ``None``.
+    """
+    state = episode.state
+    B, N = state.pos.shape[:2]
+    T = cfg.timesteps
+    agents = system.initial_state(B, device=state.pos.device)
+    latent = state.latent.repeat_interleave(N, dim=0)  # [B*N, L]
+    step_weight = [(t + 1) / (T * (T + 1) / 2) for t in range(T)]
+    recon = world_loss = comm = dispersion = world_last = 0.0
+    symbol_counts = 0.0
+    trace = Trace([], [], [], []) if record else None
+    for t in range(T):
+        edge_index = graph_fn(state.pos)
+        obs = world.observe(state, episode.obs_noise[t])
+        noise = None if episode.gumbel is None else episode.gumbel[t]
+        out, agents = system(obs, agents, edge_index, noise, temperature, intervene)
+        if record:
+            trace.outputs.append(out)
+            trace.edge_index.append(edge_index)
+            trace.states.append(state)
+            trace.obs.append(obs)
+        recon = recon + (out.recon.float() - obs).pow(2).mean() / T
+        world_last = (out.world_pred.float() - latent).pow(2).mean()
+        world_loss = world_loss + step_weight[t] * world_last
+        comm = comm + (1.0 - out.message[..., 0].float()).mean() / T
+        symbol_counts = symbol_counts + out.message.detach().float().sum(dim=(0, 1))  # [V]
+        state = world.step(state, out.action.float(), edge_index)
+        dispersion = dispersion + world.dispersion(state).mean() / T
+    loss = (cfg.recon_weight * recon + cfg.world_weight * world_loss + cfg.comm_weight * comm
+            + cfg.cluster_weight * dispersion)
+    p = symbol_counts / symbol_counts.sum()
+    logs = {"loss": loss, "recon": recon, "world": world_loss, "world_last": world_last, "comm": comm,
+            "dispersion": dispersion, "vocab_usage": (symbol_counts > 0).float().mean(),
+            "entropy_bits": -(p * torch.log2(p.clamp_min(1e-12))).sum()}
+    return loss, {k: v.detach() for k, v in logs.items()}, trace

@@ -1,0 +1,72 @@
+"""Where a run executes: device, distributed group, AMP and TF32, decided once from the config."""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from gnncomm.config import Config
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The resolved execution settings of a run."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    compile: bool
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16,
+                              enabled=self.amp_dtype is not None)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """A scaler that is active for fp16 only (a no-op otherwise)."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+
+
+def setup_runtime(cfg: Config) -> Runtime:
+    """Resolves ``device``/``amp``/``compile``, enables TF32 on CUDA and joins a torchrun group.
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) the default process group is initialised with NCCL on
+    CUDA and gloo on the CPU, and each rank takes ``cuda:LOCAL_RANK``.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    name = cfg.device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={cfg.device!r} but CUDA is not available; use device=cpu")
+        device = torch.device("cuda", local_rank if world_size > 1 else torch.device(name).index or 0)
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")
+    else:
+        device = torch.device("cpu")
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    amp = cfg.amp
+    if amp == "auto":
+        amp = "bf16" if device.type == "cuda" else "none"
+    if amp == "fp16" and device.type != "cuda":
+        raise ValueError("amp=fp16 needs a CUDA device (GradScaler); use amp=bf16 or amp=none on the CPU")
+    amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    use_compile = cfg.compile == "true" or (cfg.compile == "auto" and device.type == "cuda")
+    return Runtime(device, amp_dtype, use_compile, rank, world_size)

@@ -1,0 +1,821 @@
+r"""Communication topologies as pure ``edge_index`` generators.
+
+Every generator returns a :obj:`torch.long` tensor of shape ``[2, E]`` in
+PyG's ``source_to_target`` layout: ``edge_index[0]`` holds the *senders*,
+``edge_index[1]`` the *receivers*.  All outputs share four guarantees:
+
+* no self-loops;
+* edges are sorted by receiver, then by sender (:func:`knn` instead orders
+  each receiver's senders by distance, ties going to the lower index);
+* the result is deterministic: randomness only enters through an explicit
+  ``generator: torch.Generator`` (``None`` means a fresh generator seeded
+  with ``0``, never the global RNG);
+* the tensor lives on ``device`` (static generators) or on the device of the
+  input tensor (:func:`knn`, :func:`batch_edge_index`).
+
+Static topologies (``ring``, ``full``, ``star``, ``grid``, ``small_world``,
+``erdos_renyi``, ``random_regular``) describe one episode and are shared by
+all episodes of a batch through :func:`batch_edge_index`.  The dynamic
+``knn`` topology is recomputed from positions and batches natively.
+
+Example:
+    >>> ring(4)
+    tensor([[1, 3, 0, 2, 1, 3, 0, 2],
+            [0, 0, 1, 1, 2, 2, 3, 3]])
+    >>> build_topology("er", 5, p=0.0).shape
+    torch.Size([2, 0])
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from typing import Any, Callable, overload
+
+import networkx as nx
+import torch
+from torch import Tensor
+
+__all__ = [
+    "ring",
+    "full",
+    "star",
+    "grid",
+    "small_world",
+    "erdos_renyi",
+    "random_regular",
+    "knn",
+    "from_networkx",
+    "to_networkx",
+    "batch_edge_index",
+    "unbatch_edge_index",
+    "TOPOLOGIES",
+    "TOPOLOGY_ALIASES",
+    "DYNAMIC_TOPOLOGIES",
+    "get_topology",
+    "build_topology",
+    "is_dynamic",
+]
+
+#: Largest number of elements in one ``[B, C, N]`` distance block of
+#: :func:`knn`; 2**22 float32 values = 16 MiB
+#: (larger blocks are slower on CPU: they fall out of cache).
+_KNN_BLOCK_NUMEL = 2**22
+
+
+# ---------------------------------------------------------------------------
+# Validation helpers (called once at the boundary, never in a hot loop).
+# ---------------------------------------------------------------------------
+def _check_int(
+    name: str, value: Any, low: int, high: int | None = None, high_desc: str = ""
+) -> int:
+    """Return ``value`` as ``int`` if it is an integer in ``[low, high]``.
+
+    ``high_desc`` explains the upper bound in the message, e.g. ``"N - 1"``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{name} must be an int, got {value!r} of type {type(value).__name__}"
+        )
+    value = int(value)
+    if high is None:
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
+    elif not low <= value <= high:
+        bound = f"{high_desc} = {high}" if high_desc else f"{high}"
+        raise ValueError(f"{name} must satisfy {low} <= {name} <= {bound}, got {value}")
+    return value
+
+
+def _check_num_agents(num_agents: Any) -> int:
+    return _check_int("num_agents", num_agents, 2)
+
+
+def _check_prob(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{name} must be a float in [0, 1], got {value!r} of type "
+            f"{type(value).__name__}"
+        )
+    value = float(value)
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise ValueError(f"{name} must satisfy 0 <= {name} <= 1, got {value}")
+    return value
+
+
+def _check_generator(generator: Any) -> torch.Generator:
+    if generator is None:
+        # Deterministic default instead of the global RNG.
+        return torch.Generator().manual_seed(0)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got "
+            f"{type(generator).__name__}"
+        )
+    return generator
+
+
+def _derive_seed(generator: torch.Generator) -> int:
+    """Draw a Python int seed for networkx from ``generator``."""
+    # One-off conversion outside any training step, so .item() is fine here.
+    return int(
+        torch.randint(0, 2**62, (), generator=generator, device=generator.device).item()
+    )
+
+
+def _undirected(src: Tensor, dst: Tensor, num_nodes: int) -> Tensor:
+    """Symmetrise ``src - dst`` pairs into a sorted, de-duplicated edge set.
+
+    Self-loops are dropped; the result is sorted by receiver, then sender.
+    """
+    senders = torch.cat([src, dst])
+    receivers = torch.cat([dst, src])
+    return _coalesce(senders, receivers, num_nodes)
+
+
+def _coalesce(senders: Tensor, receivers: Tensor, num_nodes: int) -> Tensor:
+    """Drop self-loops and duplicates; sort by receiver, then sender."""
+    keep = senders != receivers
+    key = receivers[keep] * num_nodes + senders[keep]
+    key = torch.unique(key, sorted=True)
+    return torch.stack([key % num_nodes, key // num_nodes])
+
+
+def _describe(value: Any) -> str:
+    """Shape of a tensor (or type name otherwise) for error messages."""
+    return str(tuple(value.shape)) if isinstance(value, Tensor) else type(value).__name__
+
+
+# ---------------------------------------------------------------------------
+# Deterministic topologies.
+# ---------------------------------------------------------------------------
+def ring(num_agents: int, *, device: torch.device | str | None = None) -> Tensor:
+    r"""Bidirectional ring: agent :math:`i` talks to :math:`i \pm 1 \bmod N`.
+
+    Args:
+        num_agents (int): Number of agents :math:`N \geq 2`.
+        device (torch.device or str, optional): Output device. (default: CPU)
+
+    Returns:
+        LongTensor ``[2, 2N]`` for :math:`N \geq 3`.  For :math:`N = 2` both
+        neighbours of an agent coincide, so the (de-duplicated) ring equals
+        :func:`full` with 2 edges.
+
+    Example:
+        >>> ring(3)
+        tensor([[1, 2, 0, 2, 0, 1],
+                [0, 0, 1, 1, 2, 2]])
+        >>> ring(2)
+        tensor([[1, 0],
+                [0, 1]])
+    """
+    n = _check_num_agents(num_agents)
+    idx = torch.arange(n, device=device)
+    return _undirected(idx, (idx + 1) % n, n)
+
+
+def full(num_agents: int, *, device: torch.device | str | None = None) -> Tensor:
+    r"""Complete directed graph without self-loops, :math:`N(N-1)` edges.
+
+    Args:
+        num_agents (int): Number of agents :math:`N \geq 2`.
+        device (torch.device or str, optional): Output device. (default: CPU)
+
+    Example:
+        >>> full(3)
+        tensor([[1, 2, 0, 2, 0, 1],
+                [0, 0, 1, 1, 2, 2]])
+    """
+    n = _check_num_agents(num_agents)
+    idx = torch.arange(n, device=device)
+    senders = idx.repeat(n)  # [N * N]
+    receivers = idx.repeat_interleave(n)  # [N * N]
+    keep = senders != receivers
+    return torch.stack([senders[keep], receivers[keep]])
+
+
+def star(num_agents: int, *, device: torch.device | str | None = None) -> Tensor:
+    r"""Bidirectional star with hub ``0``: :math:`2(N-1)` edges.
+
+    Args:
+        num_agents (int): Number of agents :math:`N \geq 2`.
+        device (torch.device or str, optional): Output device. (default: CPU)
+
+    Example:
+        >>> star(4)
+        tensor([[1, 2, 3, 0, 0, 0],
+                [0, 0, 0, 1, 2, 3]])
+    """
+    n = _check_num_agents(num_agents)
+    leaves = torch.arange(1, n, device=device)
+    return _undirected(leaves, torch.zeros_like(leaves), n)
+
+
+def grid(
+    num_agents: int,
+    *,
+    rows: int | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    r"""Bidirectional 2-D lattice with a 4-neighbourhood (no wrap-around).
+
+    Agents are laid out row-major on ``rows`` rows of
+    ``cols = ceil(N / rows)`` columns; agent :math:`i` sits at
+    ``(i // cols, i % cols)``.  When :math:`N` is not a multiple of ``cols``
+    the last row is only partly filled; the lattice stays connected.
+
+    Args:
+        num_agents (int): Number of agents :math:`N \geq 2`.
+        rows (int, optional): Number of rows, ``1 <= rows <= N``.
+            (default: ``floor(sqrt(N))``)
+        device (torch.device or str, optional): Output device. (default: CPU)
+
+    Example:
+        >>> grid(4)  # 2 x 2
+        tensor([[1, 2, 0, 3, 0, 3, 1, 2],
+                [0, 0, 1, 1, 2, 2, 3, 3]])
+        >>> grid(3).shape  # one row of three: a path
+        torch.Size([2, 4])
+    """
+    n = _check_num_agents(num_agents)
+    r = math.isqrt(n) if rows is None else _check_int("rows", rows, 1, n, "N")
+    cols = -(-n // r)  # ceil(n / r)
+    idx = torch.arange(n, device=device)
+    right = (idx % cols != cols - 1) & (idx + 1 < n)
+    down = idx + cols < n
+    src = torch.cat([idx[right], idx[down]])
+    dst = torch.cat([idx[right] + 1, idx[down] + cols])
+    return _undirected(src, dst, n)
+
+
+# ---------------------------------------------------------------------------
+# Random topologies.
+# ---------------------------------------------------------------------------
+def small_world(
+    num_agents: int,
+    *,
+    k: int = 4,
+    p: float = 0.1,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    r"""Connected Watts–Strogatz small-world graph, bidirectional.
+
+    Starts from a ring where every agent is joined to its ``k // 2`` nearest
+    neighbours on each side, then rewires each edge with probability ``p``
+    (:func:`networkx.connected_watts_strogatz_graph`, up to 100 tries).
+
+    Args:
+        num_agents (int): Number of agents :math:`N \geq 3`.
+        k (int): Ring neighbourhood, ``2 <= k <= N - 1``; odd ``k`` acts as
+            ``k - 1``. (default: ``4``)
+        p (float): Rewiring probability in ``[0, 1]``. (default: ``0.1``)
+        generator (torch.Generator, optional): Source of the networkx seed.
+            (default: a fresh generator seeded with ``0``)
+        device (torch.device or str, optional): Output device. (default: CPU)
+
+    Example:
+        >>> small_world(6, k=2, p=0.0)  # p = 0 is the plain ring
+        tensor([[1, 5, 0, 2, 1, 3, 2, 4, 3, 5, 0, 4],
+                [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]])
+    """
+    n = _check_num_agents(num_agents)
+    k = _check_int("k", k, 2, n - 1, "N - 1")
+    p = _check_prob("p", p)
+    seed = _derive_seed(_check_generator(generator))
+    try:
+        graph = nx.connected_watts_strogatz_graph(n, k, p, tries=100, seed=seed)
+    except nx.NetworkXError as err:  # pragma: no cover - needs extreme p
+        raise RuntimeError(
+            f"small_world could not draw a connected graph for "
+            f"num_agents={n}, k={k}, p={p}: {err}"
+        ) from err
+    return from_networkx(graph, device=device)
+
+
+def erdos_renyi(
+    num_agents: int,
+    *,
+    p: float = 0.3,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    r"""Undirected Erdős–Rényi :math:`G(N, p)` graph, both directions stored.
+
+    Each of the :math:`N(N-1)/2` unordered pairs is joined independently with
+    probability ``p``, drawn with ``torch.rand(..., generator=generator)``.
+    The graph may be disconnected.
+
+    Args:
+        num_agents (int): Number of agents :math:`N \geq 2`.
+        p (float): Edge probability in ``[0, 1]``. (default: ``0.3``)
+        generator (torch.Generator, optional): Random source.
+            (default: a fresh generator seeded with ``0``)
+        device (torch.device or str, optional): Output device. (default: CPU)
+
+    Example:
+        >>> torch.equal(erdos_renyi(4, p=1.0), full(4))
+        True
+    """
+    n = _check_num_agents(num_agents)
+    p = _check_prob("p", p)
+    gen = _check_generator(generator)
+    src, dst = torch.triu_indices(n, n, offset=1, device=gen.device)  # [N(N-1)/2]
+    keep = torch.rand(src.numel(), generator=gen, device=gen.device) < p
+    device = torch.device("cpu") if device is None else device
+    return _undirected(src[keep].to(device), dst[keep].to(device), n)
+
+
+def random_regular(
+    num_agents: int,
+    *,
+    d: int = 3,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    r"""Uniformly random ``d``-regular graph, both directions stored.
+
+    Every agent has exactly ``d`` neighbours
+    (:func:`networkx.random_regular_graph`), so :math:`E = N d`.
+
+    Args:
+        num_agents (int): Number of agents :math:`N \geq 2`.
+        d (int): Degree, ``1 <= d <= N - 1`` with ``N * d`` even.
+            (default: ``3``)
+        generator (torch.Generator, optional): Source of the networkx seed.
+            (default: a fresh generator seeded with ``0``)
+        device (torch.device or str, optional): Output device. (default: CPU)
+
+    Example:
+        >>> random_regular(6, d=3).shape
+        torch.Size([2, 18])
+    """
+    n = _check_num_agents(num_agents)
+    d = _check_int("d", d, 1, n - 1, "N - 1")
+    if (n * d) % 2:
+        raise ValueError(
+            f"num_agents * d must be even for a d-regular graph, got "
+            f"num_agents={n}, d={d}"
+        )
+    seed = _derive_seed(_check_generator(generator))
+    graph = nx.random_regular_graph(d, n, seed=seed)
+    return from_networkx(graph, device=device)
+
+
+# ---------------------------------------------------------------------------
+# k-nearest neighbours (dynamic).
+# ---------------------------------------------------------------------------
+def _sq_dist_block(x: Tensor, y: Tensor) -> Tensor:
+    """Exact squared Euclidean distances ``[B, C, D] x [B, N, D] -> [B, C, N]``.
+
+    The difference form (not ``|x|^2 + |y|^2 - 2xy``) keeps equal distances
+    bit-for-bit equal, which the tie-breaking rule of :func:`knn` relies on.
+    Summing one coordinate at a time never materialises ``[B, C, N, D]``.
+    """
+    diff = x[..., 0].unsqueeze(-1) - y[..., 0].unsqueeze(-2)  # [B, C, N]
+    dist = diff * diff
+    for j in range(1, x.size(-1)):  # D is a static shape: unrolled when traced
+        diff = x[..., j].unsqueeze(-1) - y[..., j].unsqueeze(-2)
+        dist = dist + diff * diff
+    return dist  # [B, C, N]
+
+
+def knn(pos: Tensor, k: int, *, chunk_size: int | None = None) -> Tensor:
+    r"""Each agent receives from its ``k`` nearest other agents.
+
+    For receiver :math:`i` the senders are the ``k`` agents :math:`j \neq i`
+    with the smallest squared Euclidean distance
+    :math:`\lVert p_j - p_i \rVert^2`, giving edges :math:`j \to i`.
+    Equal distances are broken in favour of the lower sender index, exactly
+    (no epsilon): the ``k``-th smallest distance :math:`t` is found with
+    :func:`torch.topk`, every :math:`j` with :math:`d_j < t` is kept, and
+    the remaining slots go to the lowest-indexed :math:`j` with
+    :math:`d_j = t`.  Distances are computed exactly as
+    :math:`\sum_d (p_{jd} - p_{id})^2` in ``pos.dtype``.
+
+    Receivers are processed in row chunks so a distance block holds at most
+    about ``2**22`` elements; memory is linear in :math:`N` for large
+    :math:`N` (no :math:`N \times N` matrix).  The loop runs over Python ints
+    derived from shapes only, so the function traces under
+    :func:`torch.compile` without graph breaks.  Positions must be finite;
+    NaN rows give unspecified (but in-range) neighbours.
+
+    Args:
+        pos (Tensor): Floating-point positions ``[N, D]`` or ``[B, N, D]``.
+        k (int): Neighbours per receiver, ``1 <= k <= N - 1``.
+        chunk_size (int, optional): Receivers per block.
+            (default: chosen so a ``[B, C, N]`` block has <= 2**22 elements)
+
+    Returns:
+        LongTensor ``[2, B * N * k]`` on ``pos.device``; for batched input node
+        ``b * N + i`` is agent ``i`` of episode ``b`` (``B`` disjoint graphs).
+        Edges are grouped by receiver in increasing order; within a receiver
+        the senders run from nearest to farthest.
+
+    Shapes:
+        - **input:** ``(N, D)`` or ``(B, N, D)``
+        - **output:** ``(2, N k)`` or ``(2, B N k)``
+
+    Example:
+        >>> pos = torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
+        >>> knn(pos, 1)
+        tensor([[1, 0, 1],
+                [0, 1, 2]])
+        >>> knn(pos.expand(2, 3, 2), 1)  # two identical episodes
+        tensor([[1, 0, 1, 4, 3, 4],
+                [0, 1, 2, 3, 4, 5]])
+    """
+    if not isinstance(pos, Tensor):
+        raise TypeError(f"pos must be a torch.Tensor, got {type(pos).__name__}")
+    if not pos.is_floating_point():
+        raise TypeError(f"pos must have a floating-point dtype, got {pos.dtype}")
+    if pos.dim() not in (2, 3):
+        raise ValueError(
+            f"pos must have shape [N, D] or [B, N, D], got {tuple(pos.shape)}"
+        )
+    batched = pos.dim() == 3
+    x = (pos if batched else pos.unsqueeze(0)).detach()  # [B, N, D]
+    B, N, D = x.shape
+    if N < 2 or D < 1:
+        raise ValueError(
+            f"pos must hold at least 2 agents and 1 coordinate, got shape "
+            f"{tuple(pos.shape)}"
+        )
+    k = _check_int("k", k, 1, N - 1, "N - 1")
+    if chunk_size is None:
+        chunk = max(1, _KNN_BLOCK_NUMEL // max(1, B * N))
+    else:
+        chunk = _check_int("chunk_size", chunk_size, 1)
+    chunk = min(chunk, N)
+
+    device = x.device
+    # Keys below are < 3N + 1 and must stay exact: int32 while that fits.
+    key_dtype = torch.int32 if 3 * N < 2**31 else torch.long
+    cols = torch.arange(N, device=device, dtype=key_dtype)  # [N]
+    cols_tied, cols_far = cols + N, cols + 2 * N  # [N]
+    blocks = []
+    for start in range(0, N, chunk):
+        stop = min(start + chunk, N)
+        dist = _sq_dist_block(x[:, start:stop], x)  # [B, C, N]
+        # Row r of the block is agent start + r: its self-distance sits on the
+        # diagonal with offset `start`; +inf keeps it out of the k nearest.
+        dist.diagonal(offset=start, dim1=-2, dim2=-1).fill_(float("inf"))
+        # k-th smallest distance; topk is much faster than kthvalue on CPU.
+        kth = torch.topk(dist, k, dim=-1, largest=False).values[..., -1:]  # [B, C, 1]
+        # Rank key: closer than kth < tied with kth < farther; the index term
+        # breaks ties toward the lower sender.  Self gets the largest key so it
+        # is never picked, even if kth is inf.
+        key = torch.where(dist == kth, cols_tied, cols_far)
+        key = torch.where(dist < kth, cols, key)  # [B, C, N]
+        key.diagonal(offset=start, dim1=-2, dim2=-1).fill_(3 * N)
+        sel = torch.topk(key, k, dim=-1, largest=False).values % N  # [B, C, k]
+        sel = sel.long()
+        # Senders are in index order; a stable sort by distance keeps it for ties.
+        order = torch.argsort(dist.gather(-1, sel), dim=-1, stable=True)
+        blocks.append(sel.gather(-1, order))
+    senders = torch.cat(blocks, dim=1)  # [B, N, k]
+    offset = torch.arange(B, device=device).mul(N).view(B, 1, 1)
+    senders = (senders + offset).reshape(-1)  # [B * N * k]
+    receivers = torch.arange(B * N, device=device).repeat_interleave(k)
+    return torch.stack([senders, receivers])
+
+
+# ---------------------------------------------------------------------------
+# networkx interop.
+# ---------------------------------------------------------------------------
+@overload
+def from_networkx(
+    graph: nx.Graph, *, weight: None = None, device: torch.device | str | None = None
+) -> Tensor: ...
+
+
+@overload
+def from_networkx(
+    graph: nx.Graph, *, weight: str, device: torch.device | str | None = None
+) -> tuple[Tensor, Tensor]: ...
+
+
+def from_networkx(
+    graph: nx.Graph,
+    *,
+    weight: str | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor | tuple[Tensor, Tensor]:
+    r"""Convert a networkx graph to a sorted ``edge_index``.
+
+    Nodes are relabelled ``0 .. N-1`` in ``sorted(graph.nodes)`` order when
+    the labels are sortable, otherwise in insertion order.  Undirected edges
+    yield both directions, self-loops are dropped and parallel edges of
+    multigraphs are merged (their weights summed, as networkx does for
+    adjacency matrices).
+
+    Args:
+        graph (networkx.Graph): Any networkx graph (directed or not).
+        weight (str, optional): If given, also return the edge attribute of
+            that name as a float tensor ``[E]``; edges without it count ``1.0``.
+        device (torch.device or str, optional): Output device. (default: CPU)
+
+    Returns:
+        ``edge_index`` LongTensor ``[2, E]``, or ``(edge_index, edge_weight)``
+        when ``weight`` is given.
+
+    Example:
+        >>> g = nx.Graph([("b", "a"), ("a", "a")])
+        >>> from_networkx(g)
+        tensor([[1, 0],
+                [0, 1]])
+        >>> from_networkx(nx.DiGraph([(0, 1, {"w": 0.5})]), weight="w")
+        (tensor([[0],
+                [1]]), tensor([0.5000]))
+    """
+    if not isinstance(graph, nx.Graph):
+        raise TypeError(f"graph must be a networkx graph, got {type(graph).__name__}")
+    nodes = list(graph.nodes)
+    try:
+        nodes = sorted(nodes)
+    except TypeError:  # unorderable labels: keep insertion order
+        pass
+    index = {node: i for i, node in enumerate(nodes)}
+    n = max(len(nodes), 1)
+    src, dst, wts = [], [], []
+    for u, v, attr in graph.edges(data=True):
+        w = float(attr.get(weight, 1.0)) if weight is not None else 1.0
+        src.append(index[u])
+        dst.append(index[v])
+        wts.append(w)
+        if not graph.is_directed():
+            src.append(index[v])
+            dst.append(index[u])
+            wts.append(w)
+    senders = torch.tensor(src, dtype=torch.long, device=device)
+    receivers = torch.tensor(dst, dtype=torch.long, device=device)
+    if weight is None:
+        return _coalesce(senders, receivers, n)
+    values = torch.tensor(wts, dtype=torch.get_default_dtype(), device=device)
+    keep = senders != receivers
+    key, inverse = torch.unique(
+        receivers[keep] * n + senders[keep], sorted=True, return_inverse=True
+    )
+    summed = values.new_zeros(key.numel()).index_add_(0, inverse, values[keep])
+    return torch.stack([key % n, key // n]), summed
+
+
+def to_networkx(
+    edge_index: Tensor,
+    num_nodes: int,
+    *,
+    edge_weight: Tensor | None = None,
+) -> nx.DiGraph:
+    r"""Convert ``edge_index`` (sender, receiver) to a :class:`networkx.DiGraph`.
+
+    Args:
+        edge_index (LongTensor): ``[2, E]`` edges ``sender -> receiver``.
+        num_nodes (int): Number of nodes; nodes ``0 .. num_nodes-1`` are all
+            added, isolated ones included.
+        edge_weight (Tensor, optional): ``[E]`` or ``[E, H]`` (averaged over
+            the ``H`` heads), stored as the ``"weight"`` edge attribute.
+            A duplicated edge keeps the weight of its last occurrence.
+
+    Example:
+        >>> g = to_networkx(ring(3), 3, edge_weight=torch.ones(6, 2))
+        >>> sorted(g.edges(data="weight"))[:2]
+        [(0, 1, 1.0), (0, 2, 1.0)]
+    """
+    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(
+            f"edge_index must be a tensor of shape [2, E], got {_describe(edge_index)}"
+        )
+    if edge_index.is_floating_point() or edge_index.is_complex():
+        raise TypeError(f"edge_index must have an integer dtype, got {edge_index.dtype}")
+    n = _check_int("num_nodes", num_nodes, 0)
+    E = edge_index.size(1)
+    pairs = edge_index.t().tolist()
+    if pairs and not all(0 <= i < n for pair in pairs for i in pair):
+        raise ValueError(f"edge_index entries must satisfy 0 <= index < num_nodes={n}")
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(n))
+    if edge_weight is None:
+        graph.add_edges_from(map(tuple, pairs))
+        return graph
+    if (
+        not isinstance(edge_weight, Tensor)
+        or edge_weight.dim() not in (1, 2)
+        or edge_weight.size(0) != E
+    ):
+        raise ValueError(
+            f"edge_weight must have shape [E] or [E, H] with E={E}, "
+            f"got {_describe(edge_weight)}"
+        )
+    w = edge_weight.detach()
+    if w.dim() == 2:
+        w = w.float().mean(dim=1)  # [E, H] -> [E]
+    graph.add_weighted_edges_from(
+        (s, r, float(x)) for (s, r), x in zip(pairs, w.tolist())
+    )
+    return graph
+
+
+# ---------------------------------------------------------------------------
+# Batching of disjoint episodes.
+# ---------------------------------------------------------------------------
+def batch_edge_index(edge_index: Tensor, num_agents: int, batch_size: int) -> Tensor:
+    r"""Stack ``batch_size`` disjoint episode graphs into one ``edge_index``.
+
+    Node ``i`` of episode ``b`` becomes ``b * num_agents + i``.  The output
+    is stably sorted by receiver, so an input sorted by receiver keeps its
+    per-receiver sender order (e.g. the distance order of :func:`knn`).
+    Node indices are not range-checked (that would need a device sync).
+
+    Args:
+        edge_index (LongTensor): One graph ``[2, E]`` shared by all episodes,
+            or one graph per episode ``[B, 2, E]`` (same ``E`` for each).
+        num_agents (int): Agents per episode :math:`N \geq 2`.
+        batch_size (int): Number of episodes :math:`B \geq 1`; must equal the
+            leading dimension of a ``[B, 2, E]`` input.
+
+    Returns:
+        LongTensor ``[2, B * E]`` on the device of ``edge_index``.
+
+    Example:
+        >>> batch_edge_index(torch.tensor([[1], [0]]), 3, 2)
+        tensor([[1, 4],
+                [0, 3]])
+    """
+    n = _check_num_agents(num_agents)
+    b = _check_int("batch_size", batch_size, 1)
+    if not isinstance(edge_index, Tensor):
+        raise TypeError(f"edge_index must be a torch.Tensor, got {type(edge_index).__name__}")
+    if edge_index.is_floating_point() or edge_index.is_complex():
+        raise TypeError(f"edge_index must have an integer dtype, got {edge_index.dtype}")
+    if edge_index.dim() == 2 and edge_index.size(0) == 2:
+        per_episode = edge_index.unsqueeze(0).expand(b, 2, edge_index.size(1))
+    elif edge_index.dim() == 3 and edge_index.size(1) == 2:
+        if edge_index.size(0) != b:
+            raise ValueError(
+                f"edge_index of shape [B, 2, E] must have B == batch_size={b}, "
+                f"got B={edge_index.size(0)}"
+            )
+        per_episode = edge_index
+    else:
+        raise ValueError(
+            f"edge_index must have shape [2, E] or [B, 2, E], got {tuple(edge_index.shape)}"
+        )
+    offset = torch.arange(b, device=edge_index.device).mul(n).view(b, 1, 1)
+    out = (per_episode.long() + offset).permute(1, 0, 2).reshape(2, -1)  # [2, B * E]
+    order = torch.argsort(out[1], stable=True)
+    return out[:, order]
+
+
+def unbatch_edge_index(edge_index: Tensor, num_agents: int, batch_size: int) -> Tensor:
+    r"""Inverse of :func:`batch_edge_index` for graphs with equal edge counts.
+
+    Assumes the batched graph is sorted by receiver (as every function here
+    returns it) and that every episode has the same number of edges, which is
+    true for batched static topologies and for :func:`knn`.
+
+    Args:
+        edge_index (LongTensor): ``[2, B * E]`` batched edges.
+        num_agents (int): Agents per episode :math:`N \geq 2`.
+        batch_size (int): Number of episodes :math:`B \geq 1`.
+
+    Returns:
+        LongTensor ``[B, 2, E]`` with local node indices ``0 .. N-1``.
+
+    Example:
+        >>> ei = ring(3)
+        >>> torch.equal(unbatch_edge_index(batch_edge_index(ei, 3, 4), 3, 4)[2], ei)
+        True
+    """
+    n = _check_num_agents(num_agents)
+    b = _check_int("batch_size", batch_size, 1)
+    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"edge_index must have shape [2, B * E], got {_describe(edge_index)}")
+    if edge_index.size(1) % b:
+        raise ValueError(
+            f"edge_index must hold a multiple of batch_size={b} edges, got {edge_index.size(1)}"
+        )
+    out = edge_index.view(2, b, -1).permute(1, 0, 2)  # [B, 2, E]
+    offset = torch.arange(b, device=edge_index.device).mul(n).view(b, 1, 1)
+    return out - offset
+
+
+# ---------------------------------------------------------------------------
+# Name registry.
+# ---------------------------------------------------------------------------
+#: Canonical name -> generator.  Static generators take ``num_agents``;
+#: ``"knn"`` takes ``pos`` and is recomputed every step.
+TOPOLOGIES: dict[str, Callable[..., Tensor]] = {
+    "ring": ring,
+    "full": full,
+    "star": star,
+    "grid": grid,
+    "small_world": small_world,
+    "erdos_renyi": erdos_renyi,
+    "random_regular": random_regular,
+    "knn": knn,
+}
+
+#: Alternative spellings accepted by :func:`get_topology`.
+TOPOLOGY_ALIASES: dict[str, str] = {
+    "smallworld": "small_world",
+    "er": "erdos_renyi",
+    "knearest": "knn",
+}
+
+#: Topologies that depend on agent positions and change during an episode.
+DYNAMIC_TOPOLOGIES: frozenset[str] = frozenset({"knn"})
+
+
+def _canonical(name: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    key = name.strip().lower().replace("-", "_")
+    key = TOPOLOGY_ALIASES.get(key, key)
+    if key not in TOPOLOGIES:
+        allowed = sorted([*TOPOLOGIES, *TOPOLOGY_ALIASES])
+        raise ValueError(f"unknown topology name {name!r}; allowed names: {allowed}")
+    return key
+
+
+def get_topology(name: str) -> Callable[..., Tensor]:
+    """Return the generator registered under ``name`` (aliases allowed).
+
+    Example:
+        >>> get_topology("ER") is erdos_renyi
+        True
+    """
+    return TOPOLOGIES[_canonical(name)]
+
+
+def is_dynamic(name: str) -> bool:
+    """Whether topology ``name`` is rebuilt from positions at every step.
+
+    Example:
+        >>> is_dynamic("knearest"), is_dynamic("ring")
+        (True, False)
+    """
+    return _canonical(name) in DYNAMIC_TOPOLOGIES
+
+
+def build_topology(
+    name: str,
+    num_agents: int,
+    *,
+    pos: Tensor | None = None,
+    k: int = 4,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    **kwargs: Any,
+) -> Tensor:
+    r"""Build topology ``name`` for one episode of ``num_agents`` agents.
+
+    Static topologies receive ``num_agents``, ``device`` and, when they take
+    them, ``generator`` and ``k`` (``small_world``); extra keyword arguments
+    such as ``p``, ``d`` or ``rows`` are forwarded.  ``pos`` is ignored for
+    static topologies.  ``"knn"`` needs ``pos`` of shape ``[num_agents, D]``
+    (or ``[B, num_agents, D]``, which yields the batched graph).
+
+    Args:
+        name (str): A key of :data:`TOPOLOGIES` or :data:`TOPOLOGY_ALIASES`.
+        num_agents (int): Number of agents :math:`N \geq 2`.
+        pos (Tensor, optional): Positions, required for ``"knn"``.
+        k (int): Neighbour count for ``"knn"`` and ``"small_world"``.
+            (default: ``4``)
+        generator (torch.Generator, optional): Random source for random
+            topologies. (default: a fresh generator seeded with ``0``)
+        device (torch.device or str, optional): Output device.
+            (default: CPU, or ``pos.device`` for ``"knn"``)
+        **kwargs: Forwarded to the generator.
+
+    Example:
+        >>> build_topology("star", 3)
+        tensor([[1, 2, 0, 0],
+                [0, 0, 1, 2]])
+        >>> build_topology("knn", 3, pos=torch.rand(3, 2), k=2).shape
+        torch.Size([2, 6])
+    """
+    key = _canonical(name)
+    n = _check_num_agents(num_agents)
+    fn = TOPOLOGIES[key]
+    params = inspect.signature(fn).parameters
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        allowed = sorted(p for p in params if p not in ("num_agents", "pos", "device"))
+        raise TypeError(
+            f"unexpected keyword argument(s) {unknown} for topology {key!r}; "
+            f"allowed: {allowed}"
+        )
+    if key in DYNAMIC_TOPOLOGIES:
+        if pos is None:
+            raise ValueError(f"topology {key!r} needs pos of shape [num_agents, D], got None")
+        if not isinstance(pos, Tensor) or pos.dim() not in (2, 3) or pos.size(-2) != n:
+            raise ValueError(
+                f"pos must have shape [num_agents={n}, D] or [B, {n}, D], got {_describe(pos)}"
+            )
+        edge_index = fn(pos, k, **kwargs)
+        return edge_index if device is None else edge_index.to(device)
+    if "generator" in params:
+        kwargs["generator"] = generator
+    if "k" in params:
+        kwargs["k"] = k
+    return fn(n, device=device, **kwargs)

@@ -1,0 +1,339 @@
+"""Training: the one place for AMP, torch.compile, TF32, DDP, checkpoints and the training loop."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from gnncomm.agents import CommSystem
+from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_save, load_checkpoint
+from gnncomm.config import Config
+from gnncomm.rollout import Episode, make_graph_fn, rollout, sample_episode
+from gnncomm.runtime import Runtime, setup_runtime
+from gnncomm.world import SwarmWorld, WorldState
+
+METRIC_KEYS = ("loss", "recon", "world", "world_last", "comm", "dispersion", "vocab_usage", "entropy_bits")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or inf loss; the last good checkpoint is left as it was."""
+
+
+def build_world(cfg: Config) -> SwarmWorld:
+    return SwarmWorld(cfg.num_agents, cfg.latent_dim, cfg.view_size, cfg.obs_noise, cfg.arena_size or None)
+
+
+class RolloutLoss(nn.Module):
+    """The training objective as one module: ``episode tensors -> (loss, logs)``.
+
+    Wrapping the whole ``T``-step rollout in one forward lets DDP see one forward per backward, and
+    lets ``torch.compile`` trace the episode as one graph. The graph builder (the topology in
+    force) is swapped with :meth:`set_topology`; each distinct topology compiles once.
+    """
+
+    def __init__(self, system: CommSystem, world: SwarmWorld, cfg: Config) -> None:
+        super().__init__()
+        self.system = system
+        self.world = world
+        self.cfg = cfg
+        self.graph_fn = None
+        self.topology: tuple[str, int] | None = None
+
+    def set_topology(self, name: str, k: int, batch_size: int, device: torch.device) -> bool:
+        """Uses ``(name, k)`` from now on; returns whether it changed."""
+        if self.topology == (name, k):
+            return False
+        self.graph_fn = make_graph_fn(name, k, self.cfg.num_agents, batch_size, device=device, seed=self.cfg.seed)
+        self.topology = (name, k)
+        return True
+
+    def forward(self, pos: Tensor, vel: Tensor, latent: Tensor, obs_noise: Tensor, gumbel: Tensor,
+                temperature: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        episode = Episode(WorldState(pos, vel, latent), obs_noise, gumbel)
+        loss, logs, _ = rollout(self.system, self.world, episode, self.graph_fn, self.cfg, temperature)
+        return loss, logs
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+
+    run_dir: Path
+    step: int
+    status: str
+    """``"finished"`` or ``"interrupted"``."""
+    history: list[dict[str, float]] = field(default_factory=list)
+    ablation: dict[str, Any] | None = None
+
+
+class Trainer:
+    """Trains a :class:`CommSystem` on the swarm world, writing everything into ``run_dir``.
+
+    Only rank 0 writes files. All episodes of a global step are drawn from one generator seeded with
+    ``cfg.seed``, and rank ``r`` of ``W`` trains on its slice ``r`` of the batch: a run is the same
+    whatever the world size, and a checkpoint resumes at any world size.
+    """
+
+    def __init__(self, cfg: Config, run_dir: str | Path, *, runtime: Runtime | None = None) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.rt = runtime or setup_runtime(cfg)
+        if cfg.batch_size % self.rt.world_size:
+            raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the world size {self.rt.world_size}")
+        self.local_batch = cfg.batch_size // self.rt.world_size
+        torch.manual_seed(cfg.seed)  # parameter initialisation; all later draws use self.generator
+        self.world = build_world(cfg)
+        self.system = CommSystem.from_config(cfg, self.world.obs_dim).to(self.rt.device)
+        self.loss_module = RolloutLoss(self.system, self.world, cfg)
+        self.optimizer = torch.optim.AdamW(self.system.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scaler = self.rt.grad_scaler()
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.selection_log: list[dict[str, Any]] = []
+        model: nn.Module = self.loss_module
+        if self.rt.distributed:
+            model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.rt.device.index] if self.rt.device.type == "cuda" else None)
+        if self.rt.compile:
+            torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit,
+                                                        4 * (len(cfg.topology_schedule) + 2))
+            model = torch.compile(model)
+        self.model = model
+        self._interrupted = False
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.system.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(), "step": self.step, "generator": self.generator.get_state(),
+                "torch_rng": torch.get_rng_state(), "config": self.cfg.to_dict(), "history": self.history,
+                "selection_log": self.selection_log}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = Config.from_dict(state["config"])
+        for key in ("num_agents", "vocab_size", "msg_dim", "hidden_dim", "heads", "shared_params", "latent_dim",
+                    "view_size", "agent_embedding_dim"):
+            if getattr(saved, key) != getattr(self.cfg, key):
+                raise CheckpointError(f"checkpoint has {key}={getattr(saved, key)!r} but the config asks for "
+                                      f"{getattr(self.cfg, key)!r}")
+        try:
+            self.system.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"checkpoint does not fit this model: {exc}") from None
+        self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.history = list(state["history"])
+        self.selection_log = list(state.get("selection_log", []))
+
+    def save_checkpoint(self) -> None:
+        if self.rt.is_main:
+            atomic_save(self.state_dict(), self.run_dir / CHECKPOINT_NAME)
+
+    def resume(self) -> None:
+        self.load_state_dict(load_checkpoint(self.run_dir / CHECKPOINT_NAME, map_location=self.rt.device))
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self, episode: Episode, temperature: Tensor) -> dict[str, Tensor]:
+        """Forward, backward, clip and update; returns detached logs (no host sync)."""
+        s = episode.state
+        with self.rt.autocast():
+            loss, logs = self.model(s.pos, s.vel, s.latent, episode.obs_noise, episode.gumbel, temperature)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        logs["grad_norm"] = nn.utils.clip_grad_norm_(self.system.parameters(), self.cfg.max_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return logs
+
+    def next_episode(self) -> Episode:
+        full = sample_episode(self.world, self.cfg, self.cfg.batch_size, generator=self.generator,
+                              device="cpu")
+        lo, hi = self.rt.rank * self.local_batch, (self.rt.rank + 1) * self.local_batch
+        N, dev = self.cfg.num_agents, self.rt.device
+        take = lambda t, dim=0, n=1: t.narrow(dim, lo * n, (hi - lo) * n).to(dev, non_blocking=True)  # noqa: E731
+        state = WorldState(take(full.state.pos), take(full.state.vel), take(full.state.latent))
+        return Episode(state, take(full.obs_noise, 1), take(full.gumbel, 1, N))
+
+    # ------------------------------------------------------------------ loop
+    def train(self, *, progress: bool = True) -> TrainResult:
+        cfg = self.cfg
+        if self.rt.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            cfg.save(self.run_dir / "config.json")
+        writer = _MetricWriter(self.run_dir, self.history) if self.rt.is_main else None
+        bar = _progress(cfg.steps, self.step, enabled=progress and self.rt.is_main)
+        previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, self._on_interrupt)
+        running: dict[str, Tensor] = {}
+        bad = torch.zeros((), dtype=torch.bool, device=self.rt.device)
+        tick, tick_step, status = time.perf_counter(), self.step, "finished"
+        try:
+            while self.step < cfg.steps:
+                if self._interrupted:
+                    status = "interrupted"
+                    break
+                name, k = cfg.topology_at(self.step)
+                if self.loss_module.set_topology(name, k, self.local_batch, self.rt.device) and self.step > 0:
+                    self._log_event({"event": "topology", "step": self.step, "topology": name, "k": k})
+                temperature = torch.tensor(cfg.temperature(self.step), device=self.rt.device)
+                logs = self.train_step(self.next_episode(), temperature)
+                bad |= ~torch.isfinite(logs["loss"])
+                for key, value in logs.items():
+                    running[key] = running.get(key, 0.0) + value
+                self.step += 1
+                bar.update(1)
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    self._check_finite(bad)
+                    now = time.perf_counter()
+                    row = self._reduce_logs(running, self.step - tick_step)
+                    row.update(step=self.step, temperature=float(temperature),
+                               steps_per_s=(self.step - tick_step) / max(now - tick, 1e-9))
+                    running, tick, tick_step = {}, now, self.step
+                    self.history.append(row)
+                    if writer is not None:
+                        writer.write(row)
+                    bar.set_postfix(loss=f"{row['loss']:.3f}", world=f"{row['world_last']:.3f}",
+                                    vocab=f"{row['vocab_usage']:.2f}", it_s=f"{row['steps_per_s']:.1f}")
+                if cfg.selection_every and self.step % cfg.selection_every == 0:
+                    self._select()
+                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                    self._check_finite(bad)
+                    self.save_checkpoint()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            bar.close()
+            if writer is not None:
+                writer.close()
+        if status == "interrupted":
+            self._check_finite(bad)
+            self.save_checkpoint()
+        return TrainResult(self.run_dir, self.step, status, self.history)
+
+    def _on_interrupt(self, signum: int, frame: Any) -> None:
+        if self._interrupted:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self._interrupted = True
+
+    def _check_finite(self, bad: Tensor) -> None:
+        if bool(bad):
+            raise NonFiniteLossError(
+                f"non-finite loss (NaN or inf) before step {self.step}; training stopped and the last good "
+                f"checkpoint in {str(self.run_dir)!r} was kept. Try a lower lr, max_grad_norm or amp=none.")
+
+    def _reduce_logs(self, running: dict[str, Tensor], count: int) -> dict[str, float]:
+        keys = sorted(running)
+        values = torch.stack([running[k].float().reshape(()) for k in keys]) / max(count, 1)
+        if self.rt.distributed:
+            dist.all_reduce(values)
+            values /= self.rt.world_size
+        return dict(zip(keys, values.tolist()))
+
+    def _select(self) -> None:
+        from gnncomm.selection import survival_selection
+        event = survival_selection(self, self.cfg)
+        self._log_event(event)
+
+    def _log_event(self, event: dict[str, Any]) -> None:
+        self.selection_log.append(event)
+        if self.rt.is_main:
+            with open(self.run_dir / "events.jsonl", "a") as fh:
+                fh.write(json.dumps(event) + "\n")
+
+
+class _MetricWriter:
+    """``metrics.csv`` (and TensorBoard when installed), continued on resume."""
+
+    def __init__(self, run_dir: Path, history: list[dict[str, float]]) -> None:
+        self.path = run_dir / "metrics.csv"
+        self.fields = ["step", "temperature", *METRIC_KEYS, "grad_norm", "steps_per_s"]
+        with open(self.path, "w", newline="") as fh:  # rewrite from the history: resume continues it
+            w = csv.DictWriter(fh, self.fields, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(history)
+        self.tb = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            self.tb = SummaryWriter(str(run_dir / "tb"))
+        except ImportError:
+            pass
+
+    def write(self, row: dict[str, float]) -> None:
+        with open(self.path, "a", newline="") as fh:
+            csv.DictWriter(fh, self.fields, extrasaction="ignore").writerow(row)
+        if self.tb is not None:
+            for key in self.fields[1:]:
+                if key in row and math.isfinite(row[key]):
+                    self.tb.add_scalar(key, row[key], int(row["step"]))
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=initial, disable=not enabled, desc="train", dynamic_ncols=True)
+
+
+def write_agent_files(system: CommSystem, run_dir: Path) -> None:
+    """``agent_<i>.pth``: the weights that act for agent ``i`` (see :meth:`CommSystem.agent_state_dict`).
+
+    With per-agent parameters each file holds that agent's own slices plus the shared attention
+    channel; with shared parameters every file holds the same shared weights plus the agent's id
+    embedding, so any one file rebuilds the whole population's policy.
+    """
+    for agent in range(system.num_agents):
+        torch.save({"agent": agent, "shared_params": system.shared, "state_dict": system.agent_state_dict(agent)},
+                   run_dir / f"agent_{agent}.pth")
+
+
+def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, progress: bool = True,
+          evaluate: bool = True) -> TrainResult:
+    """Trains, then (rank 0) writes the agent files, the figures and the communication ablation.
+
+    Args:
+        cfg: the run's :class:`Config`.
+        run_dir: output folder.
+        resume: continue from ``run_dir/checkpoint.pt``; the saved config must match ``cfg``'s model.
+        progress: show a tqdm bar.
+        evaluate: run the final ablation and write ``ablation.json`` and the figures.
+    """
+    from gnncomm.analysis import attention_structure, communication_ablation, evaluate_rollout, \
+        plot_episode_topology
+    from gnncomm.plots import plot_training
+    trainer = Trainer(cfg, run_dir)
+    if resume:
+        trainer.resume()
+    result = trainer.train(progress=progress)
+    if not trainer.rt.is_main:
+        return result
+    run_dir = trainer.run_dir
+    system = trainer.system
+    write_agent_files(system, run_dir)
+    plot_training(result.history, run_dir / "training_progress.png")
+    if evaluate:
+        device = trainer.rt.device
+        episodes = min(cfg.eval_episodes, 64)
+        _, trace = evaluate_rollout(system, trainer.world, cfg, episodes=episodes, seed=cfg.seed + 1, device=device,
+                                    record=True)
+        structure = attention_structure(trace, cfg, seed=cfg.seed)
+        plot_episode_topology(trace, cfg, run_dir / "topology.png", hubs=structure["hubs"],
+                              relays=structure["relays"])
+        ablation = communication_ablation(system, trainer.world, cfg, device=device)
+        ablation.update(hubs=structure["hubs"], relays=structure["relays"], step=result.step)
+        (run_dir / "ablation.json").write_text(json.dumps(ablation, indent=2) + "\n")
+        result.ablation = ablation
+    return result

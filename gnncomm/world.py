@@ -1,0 +1,201 @@
+"""Batched swarm dynamics with a hidden world state that no agent sees whole.
+
+Everything is a tensor op over ``B`` episodes × ``N`` agents: no Python loop over agents or
+episodes, differentiable with respect to the actions, on any device, and random only through an
+explicit :class:`torch.Generator`.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+
+class WorldState(NamedTuple):
+    """The state of ``B`` episodes.
+
+    Attributes:
+        pos: agent positions ``[B, N, 2]`` inside the arena ``[0, arena_size]^2``.
+        vel: agent velocities ``[B, N, 2]``.
+        latent: the hidden world factors ``[B, L]``, standard normal and constant over an episode.
+    """
+
+    pos: Tensor
+    vel: Tensor
+    latent: Tensor
+
+
+def _scatter_mean(src: Tensor, index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
+    """Sum of ``src`` rows per ``index`` and the number of rows per index, with a fixed size."""
+    total = src.new_zeros(num_nodes, src.size(-1)).index_add_(0, index, src)
+    count = src.new_zeros(num_nodes).index_add_(0, index, src.new_ones(index.numel()))
+    return total, count
+
+
+class SwarmWorld:
+    r"""Boids-style swarm dynamics plus a hidden latent that must be pooled by communication.
+
+    **Dynamics.** Each agent :math:`i` feels forces from its in-neighbours :math:`\mathcal{N}(i)` in
+    the interaction graph (the communication graph of the step):
+
+    .. math::
+        \mathbf{a}_i = w_c (\bar{\mathbf{p}}_{\mathcal{N}(i)} - \mathbf{p}_i)
+        + w_s \sum_{j \in \mathcal{N}(i)} \frac{\mathbf{p}_i - \mathbf{p}_j}{d_{ij} + \epsilon}
+        \big[1 - d_{ij}/r_s\big]_+
+        + w_a (\bar{\mathbf{v}}_{\mathcal{N}(i)} - \mathbf{v}_i) + f_{\max} \mathbf{u}_i
+
+    then :math:`\mathbf{v} \leftarrow \mathrm{clip}_{v_{\max}}(\gamma(\mathbf{v} + \Delta t\,
+    \mathbf{a}))` (speed rescaled to at most :math:`v_{\max}`) and
+    :math:`\mathbf{p} \leftarrow \mathbf{p} + \Delta t\, \mathbf{v}`. The arena is the square
+    :math:`[0, S]^2` with **reflecting walls**: an agent that crosses a wall is mirrored back
+    inside and the normal component of its velocity flips sign. Agents without in-neighbours feel
+    only their own action.
+
+    **Hidden world.** Each episode draws latent factors :math:`\mathbf{z} \sim \mathcal{N}(0, I_L)`.
+    Agent :math:`i` observes only ``view_size`` of the :math:`L` factors (agent :math:`i` sees
+    factors :math:`(i \cdot \text{view\_size} + r) \bmod L`), each with Gaussian noise of std
+    ``obs_noise``. No agent can estimate :math:`\mathbf{z}` alone; on a sparse graph the missing
+    factors are held by agents several hops away, so information must be relayed.
+
+    **Observation** of agent :math:`i` (``obs_dim = 4 + 2L``): its position divided by :math:`S`,
+    its velocity divided by :math:`v_{\max}`, its masked noisy view of :math:`\mathbf{z}` (zeros
+    where unseen) and the 0/1 mask of what it sees.
+
+    **Reward.** Cooperative: the negative dispersion, the mean squared distance of agents to their
+    episode's centroid divided by :math:`S^2`.
+
+    Args:
+        num_agents (int): agents per episode :math:`N \geq 2`.
+        latent_dim (int): world factors :math:`L \geq 1`. (default: ``4``)
+        view_size (int): factors seen by each agent, ``1 <= view_size <= L``. (default: ``1``)
+        obs_noise (float): std of the observation noise. (default: ``0.1``)
+        arena_size (float, optional): side :math:`S`; ``2 sqrt(N)`` if ``None`` (constant density).
+        dt, max_speed, max_force, damping: integration step, :math:`v_{\max}`, :math:`f_{\max}`,
+            :math:`\gamma`. (defaults ``0.1``, ``2.0``, ``2.0``, ``0.95``)
+        cohesion, separation, alignment: force weights :math:`w_c, w_s, w_a`.
+            (defaults ``1.0``, ``1.5``, ``0.5``)
+        separation_radius (float): :math:`r_s`. (default: ``0.5``)
+    """
+
+    def __init__(self, num_agents: int, latent_dim: int = 4, view_size: int = 1, obs_noise: float = 0.1,
+                 arena_size: float | None = None, dt: float = 0.1, max_speed: float = 2.0,
+                 max_force: float = 2.0, damping: float = 0.95, cohesion: float = 1.0,
+                 separation: float = 1.5, alignment: float = 0.5, separation_radius: float = 0.5) -> None:
+        for name, value, low in (("num_agents", num_agents, 2), ("latent_dim", latent_dim, 1),
+                                 ("view_size", view_size, 1)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int >= {low}, got {type(value).__name__}")
+            if value < low:
+                raise ValueError(f"{name} must be >= {low}, got {value}")
+        if view_size > latent_dim:
+            raise ValueError(f"view_size must be in [1, latent_dim={latent_dim}], got {view_size}")
+        for name, value in (("obs_noise", obs_noise), ("damping", damping), ("cohesion", cohesion),
+                            ("separation", separation), ("alignment", alignment)):
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        for name, value in (("dt", dt), ("max_speed", max_speed), ("max_force", max_force),
+                            ("separation_radius", separation_radius)):
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        if arena_size is not None and not arena_size > 0:
+            raise ValueError(f"arena_size must be > 0 or None, got {arena_size}")
+        self.num_agents = num_agents
+        self.latent_dim = latent_dim
+        self.view_size = view_size
+        self.obs_noise = obs_noise
+        self.arena_size = float(arena_size) if arena_size is not None else 2.0 * math.sqrt(num_agents)
+        self.dt = dt
+        self.max_speed = max_speed
+        self.max_force = max_force
+        self.damping = damping
+        self.cohesion = cohesion
+        self.separation = separation
+        self.alignment = alignment
+        self.separation_radius = separation_radius
+        agent = torch.arange(num_agents).unsqueeze(1)
+        seen = (agent * view_size + torch.arange(view_size)) % latent_dim  # [N, view_size]
+        self.view_mask = torch.zeros(num_agents, latent_dim).scatter_(1, seen, 1.0)  # [N, L]
+
+    @property
+    def obs_dim(self) -> int:
+        return 4 + 2 * self.latent_dim
+
+    def reset(self, batch_size: int, *, generator: torch.Generator | None = None,
+              device: torch.device | str | None = None) -> WorldState:
+        """Draws ``batch_size`` episodes: uniform positions, small random velocities, a latent."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        B, N = batch_size, self.num_agents
+        pos = torch.rand(B, N, 2, generator=generator, device=device) * self.arena_size
+        vel = 0.1 * self.max_speed * torch.randn(B, N, 2, generator=generator, device=device)
+        latent = torch.randn(B, self.latent_dim, generator=generator, device=device)
+        return WorldState(pos, vel, latent)
+
+    def sample_obs_noise(self, batch_size: int, *, generator: torch.Generator | None = None,
+                         device: torch.device | str | None = None) -> Tensor:
+        """Standard normal noise ``[B, N, L]`` for one observation (scaled by ``obs_noise`` later)."""
+        return torch.randn(batch_size, self.num_agents, self.latent_dim, generator=generator, device=device)
+
+    def observe(self, state: WorldState, noise: Tensor | None = None) -> Tensor:
+        """Each agent's partial observation, flattened to ``[B * N, obs_dim]``."""
+        B, N, L = state.pos.size(0), self.num_agents, self.latent_dim
+        mask = self.view_mask.to(device=state.pos.device, dtype=state.pos.dtype).expand(B, N, L)
+        view = state.latent.unsqueeze(1).expand(B, N, L)
+        if noise is not None:
+            view = view + self.obs_noise * noise
+        obs = torch.cat([state.pos / self.arena_size, state.vel / self.max_speed, view * mask, mask], dim=-1)
+        return obs.reshape(B * N, self.obs_dim)
+
+    def step(self, state: WorldState, action: Tensor, edge_index: Tensor) -> WorldState:
+        """Advances every episode by ``dt``.
+
+        Args:
+            state: the current :class:`WorldState`.
+            action: forces in ``[-1, 1]``, ``[B * N, 2]`` or ``[B, N, 2]``.
+            edge_index: the interaction graph over the ``B * N`` nodes, ``[2, E]`` (sender, receiver).
+        """
+        B, N = state.pos.shape[:2]
+        BN = B * N
+        pos, vel = state.pos.reshape(BN, 2), state.vel.reshape(BN, 2)
+        action = action.reshape(BN, 2).to(pos.dtype)
+        src, dst = edge_index[0], edge_index[1]
+        sums, count = _scatter_mean(torch.cat([pos[src], vel[src]], dim=-1), dst, BN)
+        has = (count > 0).unsqueeze(-1).to(pos.dtype)
+        inv = 1.0 / count.clamp_min(1.0).unsqueeze(-1)
+        cohesion = has * (sums[:, :2] * inv - pos)
+        alignment = has * (sums[:, 2:] * inv - vel)
+        diff = pos[dst] - pos[src]  # [E, 2] points from sender to receiver
+        dist = diff.pow(2).sum(-1, keepdim=True).add(1e-8).sqrt()
+        push = diff / (dist + 1e-3) * torch.relu(1.0 - dist / self.separation_radius)
+        separation = pos.new_zeros(BN, 2).index_add_(0, dst, push)
+        acc = (self.cohesion * cohesion + self.separation * separation + self.alignment * alignment
+               + self.max_force * action)
+        vel = self.damping * (vel + self.dt * acc)
+        speed = vel.pow(2).sum(-1, keepdim=True).add(1e-12).sqrt()
+        vel = vel * (self.max_speed / torch.maximum(speed, torch.full_like(speed, self.max_speed)))
+        pos = pos + self.dt * vel
+        pos, vel = self._reflect(pos, vel)
+        return WorldState(pos.view(B, N, 2), vel.view(B, N, 2), state.latent)
+
+    def _reflect(self, pos: Tensor, vel: Tensor) -> tuple[Tensor, Tensor]:
+        """Mirrors positions back into ``[0, S]`` and flips the velocity across crossed walls."""
+        S = self.arena_size
+        low, high = pos < 0, pos > S
+        pos = torch.where(low, -pos, torch.where(high, 2 * S - pos, pos)).clamp(0.0, S)
+        vel = torch.where(low | high, -vel, vel)
+        return pos, vel
+
+    def dispersion(self, state: WorldState) -> Tensor:
+        """Mean squared distance to the episode centroid over ``S^2``, ``[B]``."""
+        centred = state.pos - state.pos.mean(dim=1, keepdim=True)
+        return centred.pow(2).sum(-1).mean(-1) / self.arena_size ** 2
+
+    def reward(self, state: WorldState) -> Tensor:
+        """The cooperative clustering reward ``-dispersion``, ``[B]``."""
+        return -self.dispersion(state)
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(num_agents={self.num_agents}, latent_dim={self.latent_dim}, "
+                f"view_size={self.view_size}, arena_size={self.arena_size:.3g})")
