@@ -17,8 +17,8 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from gnncomm.checkpoint import CheckpointError, load_checkpoint
-    from gnncomm.train import NonFiniteLossError, train
+    from gnncomm.checkpoint import load_checkpoint
+    from gnncomm.train import train
     if args.resume:
         run_dir = Path(args.resume)
         saved = Config.from_dict(load_checkpoint(run_dir).get("config"))
@@ -26,11 +26,7 @@ def _train(args: argparse.Namespace) -> int:
     else:
         cfg = _config(args)
         run_dir = Path(args.out)
-    try:
-        result = train(cfg, run_dir, resume=bool(args.resume), progress=not args.no_progress)
-    except (NonFiniteLossError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    result = train(cfg, run_dir, resume=bool(args.resume), progress=not args.no_progress)
     if result.status == "interrupted":
         print(f"interrupted at step {result.step}; checkpoint saved. Continue with: "
               f"gnncomm train --resume {run_dir}")
@@ -59,19 +55,22 @@ def format_ablation(ab: dict) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    """Prints the emergence diagnostics of a run (``--json``: the report as JSON instead, for scripts)."""
     from gnncomm.checkpoint import CheckpointError
     try:
-        from gnncomm.analysis import evaluate
+        from gnncomm.analysis import evaluate, format_report
     except ImportError:  # pragma: no cover
         print("error: evaluation is not available in this build", file=sys.stderr)
         return 2
     try:
         report = evaluate(args.run_dir, episodes=args.episodes, device=args.device)
     except CheckpointError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: cannot evaluate {args.run_dir!r}: {exc}", file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps(report, indent=2))
+    except OSError as exc:  # e.g. a read-only run folder
+        print(f"error: cannot write the report into {args.run_dir!r}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
 
@@ -120,10 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from gnncomm.checkpoint import CheckpointError
+    from gnncomm.train import NonFiniteLossError
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (CheckpointError, NonFiniteLossError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, FileNotFoundError) as exc:  # bad config or arguments
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 TOPOLOGY_NAMES = ("knn", "knearest", "ring", "full", "star", "grid", "small_world", "smallworld",
-                  "erdos_renyi", "er", "random_regular")
+                  "erdos_renyi", "er", "random_regular", "custom")
 AMP_CHOICES = ("none", "bf16", "fp16", "auto")
 COMPILE_CHOICES = ("auto", "true", "false")
 
@@ -24,9 +24,12 @@ class Config:
     """Agents per episode (>= 2)."""
     topology: str = "knn"
     """Communication graph: knn (alias knearest, rebuilt from positions every step), ring, full, star, grid,
-    small_world, erdos_renyi, random_regular."""
+    small_world, erdos_renyi, random_regular, or custom (the edges in custom_edges)."""
     k_neighbors: int = 4
     """Neighbours per agent for knn (1 <= k < num_agents); degree for random_regular and small_world."""
+    custom_edges: list = field(default_factory=list)
+    """Edges [[senders...], [receivers...]] of one episode's graph for topology=custom (see
+    Config.with_graph to set them from networkx)."""
     topology_schedule: list = field(default_factory=list)
     """Curriculum: [[step, topology, k], ...]; from each step on, that graph is used. Empty: no curriculum."""
     # --- language
@@ -170,6 +173,8 @@ class Config:
         _at_least(self, "checkpoint_every", 1)
         _at_least(self, "eval_episodes", 1)
         self.topology_schedule = _validate_schedule(self.topology_schedule, self.num_agents)
+        self.custom_edges = _validate_edges(self.custom_edges, self.num_agents,
+                                            "custom" in [self.topology] + [s[1] for s in self.topology_schedule])
 
     # ------------------------------------------------------------------ derived
     def temperature(self, step: int) -> float:
@@ -185,6 +190,20 @@ class Config:
             if step >= start:
                 name, k = sched_name, sched_k
         return name, k
+
+    def with_graph(self, graph: Any) -> Config:
+        """A copy that communicates over ``graph`` (a networkx graph, or an ``edge_index [2, E]``).
+
+        ``num_agents`` becomes the graph's node count; an undirected graph gives both directions.
+        """
+        import torch
+
+        from gnncomm.topology import from_networkx
+        edge_index = graph if isinstance(graph, torch.Tensor) else from_networkx(graph)
+        num_agents = int(graph.number_of_nodes()) if hasattr(graph, "number_of_nodes") else self.num_agents
+        return self.with_overrides({"topology": "custom", "custom_edges": edge_index.tolist(),
+                                    "num_agents": num_agents,
+                                    "k_neighbors": min(self.k_neighbors, num_agents - 1)})
 
     # ------------------------------------------------------------------ I/O
     def to_dict(self) -> dict[str, Any]:
@@ -293,6 +312,26 @@ def _at_least(cfg: Config, name: str, low: float) -> None:
 def _choice(cfg: Config, name: str, allowed: tuple[str, ...]) -> None:
     if getattr(cfg, name) not in allowed:
         raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(cfg, name)!r}")
+
+
+def _validate_edges(edges: list, num_agents: int, required: bool) -> list:
+    if not isinstance(edges, (list, tuple)):
+        raise TypeError(f"custom_edges must be [[senders...], [receivers...]], got {type(edges).__name__}")
+    if not edges:
+        if required:
+            raise ValueError("topology=custom needs custom_edges (use Config.with_graph(networkx_graph))")
+        return []
+    if len(edges) != 2 or len(edges[0]) != len(edges[1]):
+        raise ValueError("custom_edges must be two equally long lists [[senders...], [receivers...]]")
+    flat = [*edges[0], *edges[1]]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in flat):
+        raise TypeError("custom_edges must hold int agent ids")
+    if flat and not 0 <= min(flat) <= max(flat) < num_agents:
+        raise ValueError(f"custom_edges agent ids must be in [0, num_agents - 1 = {num_agents - 1}], "
+                         f"got range [{min(flat)}, {max(flat)}]")
+    if any(s == r for s, r in zip(*edges)):
+        raise ValueError("custom_edges must not contain self-loops")
+    return [list(edges[0]), list(edges[1])]
 
 
 def _validate_schedule(schedule: list, num_agents: int) -> list:

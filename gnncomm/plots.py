@@ -61,3 +61,121 @@ def plot_training(history: Sequence[dict[str, float]], path: str | Path) -> None
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _mark_agents(ax, labels: Sequence, hubs: Sequence[int], relays: Sequence[int], axis: str) -> None:
+    """Colours the agent tick labels: red hubs, orange relays."""
+    ticks = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
+    for tick, agent in zip(ticks, labels):
+        if agent in set(hubs):
+            tick.set_color("tab:red")
+            tick.set_fontweight("bold")
+        elif agent in set(relays):
+            tick.set_color("tab:orange")
+
+
+def plot_attention_heatmap(matrix: np.ndarray, path: str | Path, *, hubs: Sequence[int] = (),
+                           relays: Sequence[int] = (), title: str = "") -> None:
+    """Agent x agent mean attention: row = listener, column = speaker; blank where they never met.
+
+    Args:
+        matrix: ``[N, N]`` mean attention, ``NaN`` for pairs that were never neighbours.
+        hubs, relays: agent ids whose labels are coloured red and orange.
+    """
+    m = np.ma.masked_invalid(np.asarray(matrix, dtype=float))
+    N = m.shape[0]
+    fig, ax = plt.subplots(figsize=(1.6 + 0.35 * min(N, 40), 1.2 + 0.35 * min(N, 40)))
+    image = ax.imshow(m, cmap="viridis", vmin=0.0, interpolation="nearest")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="mean attention")
+    if N <= 40:
+        ax.set_xticks(range(N))
+        ax.set_yticks(range(N))
+        _mark_agents(ax, range(N), hubs, relays, "x")
+        _mark_agents(ax, range(N), hubs, relays, "y")
+    ax.set_xlabel("speaker (attended to)")
+    ax.set_ylabel("listener")
+    ax.set_title(title or "mean attention by agent id (red: hub, orange: relay)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_vocab_over_training(steps: Sequence[float], vocab_usage: Sequence[float], entropy_bits: Sequence[float],
+                             path: str | Path, *, vocab_size: int | None = None) -> None:
+    """Vocabulary usage and symbol entropy against the training step (the language narrowing)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if len(steps) == 0:
+        ax.text(0.5, 0.5, "no training log", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ax.plot(steps, vocab_usage, "o-", color="tab:blue", ms=3, label="vocabulary usage")
+        ax.set_ylim(0, 1.05)
+        right = ax.twinx()
+        right.plot(steps, entropy_bits, "s-", color="tab:green", ms=3, label="symbol entropy (bits)")
+        if vocab_size:
+            right.axhline(np.log2(vocab_size), color="tab:green", ls=":", lw=1, label=f"log2 V = {np.log2(vocab_size):.1f}")
+        right.set_ylim(bottom=0)
+        right.set_ylabel("symbol entropy (bits)")
+        lines = ax.get_legend_handles_labels()
+        more = right.get_legend_handles_labels()
+        ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize=8)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("fraction of symbols used")
+    ax.set_title("vocabulary over training")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_symbol_transitions(counts: np.ndarray, path: str | Path, *, title: str = "") -> None:
+    """``P(s_j+1 = b | s_j = a)`` over the symbols that occur, from a ``[V, V]`` count matrix."""
+    counts = np.asarray(counts, dtype=float)
+    used = np.nonzero((counts.sum(0) + counts.sum(1)) > 0)[0]
+    fig, ax = plt.subplots(figsize=(2 + 0.25 * min(max(len(used), 4), 48),) * 2)
+    if used.size == 0:
+        ax.text(0.5, 0.5, title or "no transitions", ha="center", va="center", transform=ax.transAxes)
+    else:
+        sub = counts[np.ix_(used, used)]
+        rows = sub.sum(1, keepdims=True)
+        prob = np.divide(sub, rows, out=np.zeros_like(sub), where=rows > 0)
+        image = ax.imshow(prob, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+        fig.colorbar(image, ax=ax, shrink=0.8, label="P(next | current)")
+        if used.size <= 48:
+            ax.set_xticks(range(used.size), [str(v) for v in used], fontsize=7, rotation=90)
+            ax.set_yticks(range(used.size), [str(v) for v in used], fontsize=7)
+        ax.set_title(title or "symbol transitions within messages (j -> j+1, 0 = silence)", fontsize=9)
+    ax.set_xlabel("symbol at j+1")
+    ax.set_ylabel("symbol at j")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_knockout_vs_centrality(knockout: Sequence[float], knockout_se: Sequence[float],
+                                centralities: dict[str, Sequence[float]], path: str | Path, *,
+                                hubs: Sequence[int] = (), relays: Sequence[int] = ()) -> None:
+    """Causal importance (world-error increase when an agent is silenced) against each centrality.
+
+    Args:
+        knockout, knockout_se: per agent id ``0..N-1``, the knock-out effect and its standard error.
+        centralities: panel title -> per-agent centrality.
+        hubs, relays: agent ids drawn red and orange.
+    """
+    k = np.asarray(knockout, dtype=float)
+    se = np.asarray(knockout_se, dtype=float)
+    colors = ["tab:red" if a in set(hubs) else "tab:orange" if a in set(relays) else "tab:blue" for a in range(k.size)]
+    fig, axes = plt.subplots(1, len(centralities), figsize=(5 * len(centralities), 4), squeeze=False)
+    for ax, (label, values) in zip(axes[0], centralities.items()):
+        x = np.asarray(values, dtype=float)
+        ax.errorbar(x, k, yerr=se, fmt="none", ecolor="0.6", lw=1, zorder=1)
+        ax.scatter(x, k, c=colors, edgecolors="k", zorder=2)
+        for a in range(k.size):
+            ax.annotate(str(a), (x[a], k[a]), xytext=(4, 3), textcoords="offset points", fontsize=7)
+        ax.axhline(0.0, color="0.5", lw=0.8, ls="--")
+        ax.set_xlabel(label)
+        ax.set_ylabel("knockout: world MSE increase")
+        ax.grid(alpha=0.3)
+    fig.suptitle("causal importance vs centrality (red: hub, orange: relay; bars: 1 s.e.)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -58,16 +58,21 @@ def sample_episode(world: SwarmWorld, cfg: Config, batch_size: int, *, generator
 
 
 def make_graph_fn(name: str, k: int, num_agents: int, batch_size: int, *, device: torch.device | str,
-                  seed: int = 0) -> GraphFn:
+                  seed: int = 0, edges: list | Tensor | None = None) -> GraphFn:
     """Returns ``pos [B, N, 2] -> edge_index [2, E]`` over the ``B * N`` nodes.
 
     A dynamic topology (``knn``) is rebuilt from the positions at every call; a static one is built
-    once (random ones from ``seed``) and batched as ``B`` disjoint copies.
+    once (random ones from ``seed``; ``custom`` from ``edges``) and batched as ``B`` disjoint copies.
     """
     if is_dynamic(name):
         return lambda pos: knn(pos, k)
-    generator = torch.Generator().manual_seed(seed)
-    single = build_topology(name, num_agents, k=k, generator=generator)
+    if name == "custom":
+        if edges is None or len(edges) == 0:
+            raise ValueError("topology 'custom' needs edges [[senders...], [receivers...]]")
+        single = torch.as_tensor(edges, dtype=torch.long)
+        single = single[:, torch.argsort(single[1] * num_agents + single[0])]  # sorted by receiver
+    else:
+        single = build_topology(name, num_agents, k=k, generator=torch.Generator().manual_seed(seed))
     static = batch_edge_index(single, num_agents, batch_size).to(device)
     return lambda pos: static
 

@@ -52,7 +52,8 @@ class RolloutLoss(nn.Module):
         """Uses ``(name, k)`` from now on; returns whether it changed."""
         if self.topology == (name, k):
             return False
-        self.graph_fn = make_graph_fn(name, k, self.cfg.num_agents, batch_size, device=device, seed=self.cfg.seed)
+        self.graph_fn = make_graph_fn(name, k, self.cfg.num_agents, batch_size, device=device, seed=self.cfg.seed,
+                                      edges=self.cfg.custom_edges)
         self.topology = (name, k)
         return True
 

@@ -73,14 +73,14 @@ class SwarmWorld:
         obs_noise (float): std of the observation noise. (default: ``0.1``)
         arena_size (float, optional): side :math:`S`; ``2 sqrt(N)`` if ``None`` (constant density).
         dt, max_speed, max_force, damping: integration step, :math:`v_{\max}`, :math:`f_{\max}`,
-            :math:`\gamma`. (defaults ``0.1``, ``2.0``, ``2.0``, ``0.95``)
+            :math:`\gamma`. (defaults ``0.2``, ``2.0``, ``2.0``, ``0.95``)
         cohesion, separation, alignment: force weights :math:`w_c, w_s, w_a`.
             (defaults ``1.0``, ``1.5``, ``0.5``)
         separation_radius (float): :math:`r_s`. (default: ``0.5``)
     """
 
     def __init__(self, num_agents: int, latent_dim: int = 4, view_size: int = 1, obs_noise: float = 0.1,
-                 arena_size: float | None = None, dt: float = 0.1, max_speed: float = 2.0,
+                 arena_size: float | None = None, dt: float = 0.2, max_speed: float = 2.0,
                  max_force: float = 2.0, damping: float = 0.95, cohesion: float = 1.0,
                  separation: float = 1.5, alignment: float = 0.5, separation_radius: float = 0.5) -> None:
         for name, value, low in (("num_agents", num_agents, 2), ("latent_dim", latent_dim, 1),
@@ -158,6 +158,11 @@ class SwarmWorld:
         """
         B, N = state.pos.shape[:2]
         BN = B * N
+        if action.numel() != BN * 2 or action.size(-1) != 2:
+            raise ValueError(f"action must have shape [B * N, 2] = [{BN}, 2] or [B, N, 2], got {list(action.shape)}")
+        if edge_index.dim() != 2 or edge_index.size(0) != 2 or edge_index.dtype != torch.long:
+            raise ValueError(f"edge_index must be a long tensor of shape [2, E], got {edge_index.dtype} "
+                             f"{list(edge_index.shape)}")
         pos, vel = state.pos.reshape(BN, 2), state.vel.reshape(BN, 2)
         action = action.reshape(BN, 2).to(pos.dtype)
         src, dst = edge_index[0], edge_index[1]

@@ -1,0 +1,204 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gnncomm.nn import (ActionHead, AgentLinear, AgentLSTMCell, AttentionDecoder, LSTMEncoder, MessageAttention,
+                        WorldEstimator, gumbel_softmax_sample)
+from gnncomm.topology import knn
+
+V, M, D, H = 8, 3, 16, 4
+
+
+def one_hot_messages(n, generator):
+    return F.one_hot(torch.randint(0, V, (n, M), generator=generator), V).float()
+
+
+def layer_inputs(n=6, generator=None):
+    generator = generator or torch.Generator().manual_seed(0)
+    x = torch.randn(n, D, generator=generator)
+    msg = one_hot_messages(n, generator)
+    pos = torch.rand(n, 2, generator=generator)
+    return x, msg, knn(pos, 3)
+
+
+# ---------------------------------------------------------------- Gumbel
+def test_gumbel_eval_is_exact_argmax_one_hot(generator):
+    logits = torch.randn(50, M, V, generator=generator)
+    y = gumbel_softmax_sample(logits, 0.5, training=False)
+    assert torch.equal(y, F.one_hot(logits.argmax(-1), V).float())
+
+
+def test_gumbel_training_forward_is_one_hot_with_gradient(generator):
+    logits = torch.randn(50, M, V, generator=generator, requires_grad=True)
+    y = gumbel_softmax_sample(logits, 1.0, training=True, generator=generator)
+    assert torch.equal(y.sum(-1), torch.ones(50, M))
+    assert set(y.unique().tolist()) == {0.0, 1.0}
+    (y * torch.randn(V, generator=generator)).sum().backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+
+
+def test_gumbel_noise_is_seeded():
+    logits = torch.zeros(100, V)
+    a = gumbel_softmax_sample(logits, generator=torch.Generator().manual_seed(3))
+    b = gumbel_softmax_sample(logits, generator=torch.Generator().manual_seed(3))
+    c = gumbel_softmax_sample(logits, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+# ---------------------------------------------------------------- MessageAttention
+def test_message_attention_shapes_and_repr():
+    layer = MessageAttention(D, 32, V, M, heads=H)
+    x, msg, ei = layer_inputs()
+    out, (ei_out, alpha) = layer(x, msg, ei, return_attention_weights=True)
+    assert out.shape == (6, 32)
+    assert alpha.shape == (ei.size(1), H)
+    assert ei_out is ei
+    assert layer(x, msg, ei).shape == (6, 32)
+    assert repr(layer) == "MessageAttention(16, 32, heads=4, vocab=8, msg_dim=3)"
+
+
+def test_attention_weights_are_a_distribution_per_receiver_and_head():
+    layer = MessageAttention(D, D, V, M, heads=H)
+    x, msg, ei = layer_inputs(n=12)
+    _, (_, alpha) = layer(x, msg, ei, return_attention_weights=True)
+    assert (alpha >= 0).all() and (alpha <= 1).all()
+    sums = torch.zeros(12, H).index_add_(0, ei[1], alpha)
+    assert torch.allclose(sums, torch.ones(12, H), atol=1e-6)
+
+
+def test_node_permutation_equivariance():
+    layer = MessageAttention(D, D, V, M, heads=H)
+    x, msg, ei = layer_inputs(n=10)
+    perm = torch.randperm(10, generator=torch.Generator().manual_seed(1))
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(10)
+    out = layer(x, msg, ei)
+    out_perm = layer(x[perm], msg[perm], inv[ei])
+    assert torch.allclose(out_perm, out[perm], atol=1e-5)
+
+
+def test_edge_order_invariance():
+    layer = MessageAttention(D, D, V, M, heads=H)
+    x, msg, ei = layer_inputs(n=10)
+    shuffled = ei[:, torch.randperm(ei.size(1), generator=torch.Generator().manual_seed(2))]
+    assert torch.allclose(layer(x, msg, ei), layer(x, msg, shuffled), atol=1e-5)
+
+
+def test_receiver_ignores_non_neighbours(generator):
+    layer = MessageAttention(D, D, V, M, heads=H)
+    x, msg, ei = layer_inputs(n=10)
+    receiver = 0
+    neighbours = set(ei[0, ei[1] == receiver].tolist())
+    outsiders = [j for j in range(10) if j not in neighbours]
+    changed = msg.clone()
+    changed[outsiders] = one_hot_messages(len(outsiders), generator)
+    changed_x = x.clone()
+    changed_x[[j for j in outsiders if j != receiver]] += 5.0
+    before, after = layer(x, msg, ei), layer(changed_x, changed, ei)
+    assert torch.allclose(before[receiver], after[receiver], atol=1e-6)
+    # a neighbour's message does matter
+    j = next(iter(neighbours))
+    changed[j] = F.one_hot((msg[j].argmax(-1) + 1) % V, V).float()
+    assert not torch.allclose(before[receiver], layer(x, changed, ei)[receiver])
+
+
+def test_batched_episodes_equal_episodes_run_alone(generator):
+    layer = MessageAttention(D, D, V, M, heads=H)
+    B, N = 4, 7
+    pos = torch.rand(B, N, 2, generator=generator)
+    x = torch.randn(B * N, D, generator=generator)
+    msg = one_hot_messages(B * N, generator)
+    batched = layer(x, msg, knn(pos, 3))
+    for b in range(B):
+        alone = layer(x[b * N:(b + 1) * N], msg[b * N:(b + 1) * N], knn(pos[b], 3))
+        assert torch.allclose(batched[b * N:(b + 1) * N], alone, atol=1e-5)
+
+
+def test_empty_edge_index_and_isolated_nodes_get_the_output_bias():
+    layer = MessageAttention(D, D, V, M, heads=H)
+    x, msg, _ = layer_inputs(n=5)
+    empty = torch.empty(2, 0, dtype=torch.long)
+    out, (_, alpha) = layer(x, msg, empty, return_attention_weights=True)
+    assert alpha.shape == (0, H)
+    assert torch.allclose(out, layer.lin_out.bias.expand(5, D))
+    ei = torch.tensor([[1, 2], [0, 0]])  # nodes 1..4 hear nobody
+    out = layer(x, msg, ei)
+    assert torch.allclose(out[1:], layer.lin_out.bias.expand(4, D))
+    assert not torch.allclose(out[0], layer.lin_out.bias)
+
+
+def test_gradients_reach_message_logits_through_straight_through(generator):
+    layer = MessageAttention(D, D, V, M, heads=H)
+    x, _, ei = layer_inputs(n=8)
+    logits = torch.randn(8, M, V, generator=generator, requires_grad=True)
+    msg = gumbel_softmax_sample(logits, 1.0, training=True, generator=generator)
+    layer(x, msg, ei).pow(2).sum().backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+
+
+def test_compiled_equals_eager_with_zero_graph_breaks():
+    layer = MessageAttention(D, D, V, M, heads=H)
+    x, msg, ei = layer_inputs(n=8)
+    explanation = torch._dynamo.explain(layer)(x, msg, ei)
+    assert explanation.graph_break_count == 0
+    compiled = torch.compile(layer, backend="inductor")
+    assert torch.allclose(compiled(x, msg, ei), layer(x, msg, ei), atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(in_channels=D, out_channels=30, vocab_size=V, msg_dim=M, heads=4), "heads must divide"),
+    (dict(in_channels=D, out_channels=D, vocab_size=1, msg_dim=M), "vocab_size must be >= 2"),
+    (dict(in_channels=D, out_channels=D, vocab_size=V, msg_dim=0), "msg_dim must be >= 1"),
+    (dict(in_channels=-3, out_channels=D, vocab_size=V, msg_dim=M), "in_channels must be >= 1"),
+    (dict(in_channels=D, out_channels=D, vocab_size=V, msg_dim=M, heads=0), "heads must be >= 1"),
+])
+def test_message_attention_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MessageAttention(**kwargs)
+
+
+def test_message_attention_wrong_types():
+    with pytest.raises(TypeError, match="vocab_size"):
+        MessageAttention(D, D, 8.0, M)
+
+
+# ---------------------------------------------------------------- per-agent parameters
+def test_agent_linear_per_agent_equals_a_loop_over_agents(generator):
+    A, B = 5, 3
+    lin = AgentLinear(4, 6, num_agents=A, shared=False)
+    x = torch.randn(B * A, 4, generator=generator)
+    out = lin(x)
+    for a in range(A):
+        rows = torch.arange(B) * A + a
+        expected = x[rows] @ lin.weight[a] + lin.bias[a]
+        assert torch.allclose(out[rows], expected, atol=1e-6)
+
+
+def test_agent_lstm_cell_matches_torch_lstm_cell(generator):
+    cell = AgentLSTMCell(5, 7)
+    ref = torch.nn.LSTMCell(5, 7)
+    W, b = cell.gates.weight[0], cell.gates.bias[0]
+    with torch.no_grad():
+        ref.weight_ih.copy_(W[:5].T)
+        ref.weight_hh.copy_(W[5:].T)
+        ref.bias_ih.copy_(b)
+        ref.bias_hh.zero_()
+    x, h, c = (torch.randn(4, n, generator=generator) for n in (5, 7, 7))
+    ours, theirs = cell(x, (h, c)), ref(x, (h, c))
+    assert torch.allclose(ours[0], theirs[0], atol=1e-6) and torch.allclose(ours[1], theirs[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_agent_modules_shapes(shared, generator):
+    A, B, obs = 4, 3, 9
+    enc = LSTMEncoder(obs, D, D, V, M, A, shared, agent_embedding_dim=4)
+    state = (torch.zeros(B * A, D), torch.zeros(B * A, D))
+    msg, logits, (h, c) = enc(torch.randn(B * A, obs, generator=generator), torch.zeros(B * A, D), state,
+                              generator=generator)
+    assert msg.shape == logits.shape == (B * A, M, V) and h.shape == (B * A, D)
+    assert AttentionDecoder(V, M, obs, D, 4, A, shared)(msg).shape == (B * A, obs)
+    action = ActionHead(D, D, 2, A, shared)(h)
+    assert action.shape == (B * A, 2) and action.abs().max() <= 1
+    pred, _ = WorldEstimator(D, D, 3, A, shared)(h, state)
+    assert pred.shape == (B * A, 3)
+    assert repr(enc) == f"LSTMEncoder({obs}, {D}, vocab={V}, msg_dim={M}, shared={shared})"
