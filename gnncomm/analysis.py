@@ -138,6 +138,8 @@ TOPSIM_PAIRS = 2000
 """Message pairs per agent for topographic similarity (sub-sampled above this)."""
 TOP_SYMBOLS = 5
 """Most frequent non-silent symbols whose meaning is reported."""
+NARROWING_BITS = 0.1
+"""The language 'narrowed' over training if its symbol entropy fell by more than this (or its usage fell)."""
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
 FIGURES = {"attention_heatmap": "attention_heatmap.png", "vocab_over_training": "vocab_over_training.png",
            "symbol_transitions": "symbol_transitions.png", "knockout_vs_centrality": "knockout_vs_centrality.png"}
@@ -181,8 +183,11 @@ DEFINITIONS: dict[str, str] = {
               "message (before it heard anything).",
     "posdis_bosdis": "Chaabouni et al. (2020) with attributes = the latent factors cut into 4 quantile bins and "
                      "messages = each agent's last-step message, averaged over agents; null permutes latents across "
-                     "episodes (shows the plug-in MI bias).",
-    "vocab_over_training": "vocab_usage and entropy_bits logged in metrics.csv while training (sampled messages).",
+                     "episodes (shows the plug-in MI bias). The topsim/posdis/bosdis nulls use num_permutations // 4 "
+                     "shuffles, since each shuffle re-scores every agent.",
+    "vocab_over_training": "vocab_usage and entropy_bits logged in metrics.csv while training (Gumbel-sampled "
+                           "messages, so usage is higher than with greedy messages); 'narrowed' means usage fell or "
+                           "entropy fell by more than 0.1 bits from the first to the last log.",
 }
 
 
@@ -250,7 +255,8 @@ def evaluate(run_dir: str | Path, *, episodes: int | None = None, device: str | 
     report.update(_language_report(symbols, V, num_permutations, rng))
     report.update(_specialization_report(symbols[-1], bins, num_permutations, rng))
     report.update(_temporal_report(symbols, V, num_permutations, rng, undefined))
-    report.update(_compositionality_report(symbols, latent, view0, bins, V, num_permutations, rng))
+    # Each shuffle of a compositionality null re-scores every agent (N metric calls): a quarter of the shuffles.
+    report.update(_compositionality_report(symbols, latent, view0, bins, V, max(num_permutations // 4, 1), rng))
 
     # ---- attention structure and causal knock-outs
     num_shuffles = max(500, math.ceil(2 * N / HUB_ALPHA))  # the smallest Holm-adjusted p must reach HUB_ALPHA
@@ -258,13 +264,7 @@ def evaluate(run_dir: str | Path, *, episodes: int | None = None, device: str | 
     del trace
     knock = _knockout_errors(system, world, cfg, B, seed, device, real_error)
     report["hubs"], report["relays"] = structure["hubs"], structure["relays"]
-    report["centrality"] = {
-        str(a): {"pagerank": c["influence"], "betweenness": c["betweenness"], "in_strength": c["out_strength"],
-                 "knockout_delta": float(knock[a, 0]), "knockout_delta_se": float(knock[a, 1]),
-                 "hub_p_adjusted": structure["hub_stats"][a]["p_adjusted"],
-                 "in_strength_null": structure["hub_stats"][a]["null_mean"],
-                 "attention_paid": c["in_strength"], "flow_pagerank": c["pagerank"]}
-        for a, c in structure["centrality"].items()}
+    report["centrality"] = _centrality_report(structure, knock)
     report["knockout_vs_centrality"] = _knockout_vs_centrality(report["centrality"], report["hubs"],
                                                                num_permutations, rng, undefined)
     history = _training_history(run_dir, state)
@@ -504,6 +504,22 @@ def _knockout_errors(system: CommSystem, world: SwarmWorld, cfg: Config, episode
     return out
 
 
+def _centrality_report(structure: dict[str, Any], knock: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per agent id (as a string key), in the report's listener -> speaker orientation (see DEFINITIONS):
+    ``in_strength`` is the attention the agent's messages receive and ``pagerank`` the walk along attention.
+
+    Args:
+        structure: :func:`attention_structure`'s result (metrics' sender -> receiver orientation).
+        knock: ``[N, 2]`` knock-out effect and its standard error per agent id.
+    """
+    return {str(a): {"pagerank": c["influence"], "betweenness": c["betweenness"], "in_strength": c["out_strength"],
+                     "knockout_delta": float(knock[a, 0]), "knockout_delta_se": float(knock[a, 1]),
+                     "hub_p_adjusted": structure["hub_stats"][a]["p_adjusted"],
+                     "in_strength_null": structure["hub_stats"][a]["null_mean"],
+                     "attention_paid": c["in_strength"], "flow_pagerank": c["pagerank"]}
+            for a, c in structure["centrality"].items()}
+
+
 def _knockout_vs_centrality(centrality: dict[str, dict[str, float]], hubs: list[int], K: int,
                             rng: np.random.Generator, undefined: dict[str, str]) -> dict[str, Any]:
     """Does an agent's causal importance follow its centrality, and do hubs matter more?"""
@@ -569,7 +585,8 @@ def _training_summary(history: list[dict[str, float]], undefined: dict[str, str]
     return {"first_step": int(first["step"]), "last_step": int(last["step"]),
             "vocab_usage_first": first["vocab_usage"], "vocab_usage_last": last["vocab_usage"],
             "entropy_bits_first": first["entropy_bits"], "entropy_bits_last": last["entropy_bits"],
-            "narrowed": bool(last["entropy_bits"] < first["entropy_bits"])}
+            "narrowed": bool(last["vocab_usage"] < first["vocab_usage"]
+                             or last["entropy_bits"] < first["entropy_bits"] - NARROWING_BITS)}
 
 
 def _write_figures(run_dir: Path, report: dict[str, Any], matrix: np.ndarray, symbols: np.ndarray,
@@ -580,7 +597,8 @@ def _write_figures(run_dir: Path, report: dict[str, Any], matrix: np.ndarray, sy
     plots.plot_attention_heatmap(matrix, run_dir / FIGURES["attention_heatmap"], hubs=hubs, relays=relays)
     plots.plot_vocab_over_training([r["step"] for r in history], [r["vocab_usage"] for r in history],
                                    [r["entropy_bits"] for r in history], run_dir / FIGURES["vocab_over_training"],
-                                   vocab_size=V)
+                                   vocab_size=V, evaluation=(report["run"]["step"], report["vocab_usage"],
+                                                             report["symbol_entropy_bits"]))
     flat = symbols.reshape(-1, M)
     transitions = (metrics.symbol_transition_matrix(flat, V) if M >= 2 else np.zeros((V, V), dtype=np.int64))
     plots.plot_symbol_transitions(transitions, run_dir / FIGURES["symbol_transitions"],
@@ -625,11 +643,11 @@ def _report_sections(r: dict[str, Any]) -> list[tuple[str, list[str], tuple[list
     """The report as ``(title, lines, optional table)`` sections, in the order the CLI prints them."""
     run, cent, kvc = r["run"], r["centrality"], r["knockout_vs_centrality"]
     hub, relay = set(r["hubs"]), set(r["relays"])
-    rows = [[a + (" hub" if int(a) in hub else "") + (" relay" if int(a) in relay else ""),
+    rows = [[a, " ".join(role for role, group in (("hub", hub), ("relay", relay)) if int(a) in group) or "-",
              _fmt(c["in_strength"]), _fmt(c["in_strength_null"]), _fmt(c["hub_p_adjusted"], ".3g"),
              _fmt(c["pagerank"]), _fmt(c["betweenness"]), f"{_fmt(c['knockout_delta'], '+.4f')} "
              f"± {_fmt(c['knockout_delta_se'], '.4f')}"] for a, c in sorted(cent.items(), key=lambda kv: int(kv[0]))]
-    attention = (["agent", "in-strength", "null", "p (Holm)", "pagerank", "betweenness", "knockout ± se"], rows)
+    attention = (["agent", "role", "in-strength", "null", "p (Holm)", "pagerank", "betweenness", "knockout ± se"], rows)
     spec = ", ".join(f"pos {s['position']}: z{s['best_factor']} {s['mi_bits']:.3f} bits "
                      f"(null {s['null_bits']:.3f}, p={s['p_value']:.3g})" for s in r["position_specialization"])
     words = ", ".join(f"'{s['symbol']}' {100 * s['rate']:.1f}% -> z{s['best_factor']} {s['mi_bits']:.3f} bits "
@@ -641,7 +659,8 @@ def _report_sections(r: dict[str, Any]) -> list[tuple[str, list[str], tuple[list
     training = ("no training log" if vt["first_step"] is None else
                 f"usage {vt['vocab_usage_first']:.3f} -> {vt['vocab_usage_last']:.3f}, entropy "
                 f"{vt['entropy_bits_first']:.2f} -> {vt['entropy_bits_last']:.2f} bits (steps {vt['first_step']}"
-                f"-{vt['last_step']}): {'narrowed' if vt['narrowed'] else 'did not narrow'}")
+                f"-{vt['last_step']}, sampled messages): {'narrowed' if vt['narrowed'] else 'did not narrow'}; "
+                f"greedy evaluation: usage {r['vocab_usage']:.3f}, entropy {r['symbol_entropy_bits']:.2f} bits")
     return [
         ("Attention patterns: hubs and relays", [
             "mean attention by agent id over all steps and episodes; in-strength = attention an agent's messages "

@@ -101,8 +101,15 @@ def plot_attention_heatmap(matrix: np.ndarray, path: str | Path, *, hubs: Sequen
 
 
 def plot_vocab_over_training(steps: Sequence[float], vocab_usage: Sequence[float], entropy_bits: Sequence[float],
-                             path: str | Path, *, vocab_size: int | None = None) -> None:
-    """Vocabulary usage and symbol entropy against the training step (the language narrowing)."""
+                             path: str | Path, *, vocab_size: int | None = None,
+                             evaluation: tuple[float, float, float] | None = None) -> None:
+    """Vocabulary usage and symbol entropy against the training step (the language narrowing).
+
+    Args:
+        steps, vocab_usage, entropy_bits: the logged training rows (sampled messages).
+        vocab_size: draws ``log2 V``, the largest possible entropy.
+        evaluation: ``(step, vocab_usage, entropy_bits)`` of greedy evaluation messages, drawn as stars.
+    """
     fig, ax = plt.subplots(figsize=(7, 4))
     if len(steps) == 0:
         ax.text(0.5, 0.5, "no training log", ha="center", va="center", transform=ax.transAxes)
@@ -111,6 +118,11 @@ def plot_vocab_over_training(steps: Sequence[float], vocab_usage: Sequence[float
         ax.set_ylim(0, 1.05)
         right = ax.twinx()
         right.plot(steps, entropy_bits, "s-", color="tab:green", ms=3, label="symbol entropy (bits)")
+        if evaluation is not None:
+            ax.plot([evaluation[0]], [evaluation[1]], "*", color="tab:blue", ms=12, mec="k",
+                    label="usage, greedy evaluation")
+            right.plot([evaluation[0]], [evaluation[2]], "*", color="tab:green", ms=12, mec="k",
+                       label="entropy, greedy evaluation")
         if vocab_size:
             right.axhline(np.log2(vocab_size), color="tab:green", ls=":", lw=1, label=f"log2 V = {np.log2(vocab_size):.1f}")
         right.set_ylim(bottom=0)

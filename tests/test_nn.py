@@ -202,3 +202,18 @@ def test_agent_modules_shapes(shared, generator):
     pred, _ = WorldEstimator(D, D, 3, A, shared)(h, state)
     assert pred.shape == (B * A, 3)
     assert repr(enc) == f"LSTMEncoder({obs}, {D}, vocab={V}, msg_dim={M}, shared={shared})"
+
+
+def test_message_attention_bad_inputs():
+    layer = MessageAttention(D, D, V, M, heads=H)
+    x, msg, ei = layer_inputs(n=6)
+    with pytest.raises(ValueError, match="message must be one-hot of shape"):
+        layer(x, msg[:, :2], ei)
+    with pytest.raises(TypeError, match="message must be a floating-point"):
+        layer(x, msg.long(), ei)
+    with pytest.raises(ValueError, match="x must have shape"):
+        layer(x[:, :5], msg, ei)
+    with pytest.raises(ValueError, match="edge_index must have shape"):
+        layer(x, msg, ei[0])
+    with pytest.raises(TypeError, match="edge_index must be torch.long"):
+        layer(x, msg, ei.int())

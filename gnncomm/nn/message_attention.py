@@ -81,6 +81,7 @@ class MessageAttention(MessagePassing):
 
     def forward(self, x: Tensor, message: Tensor, edge_index: Tensor,
                 return_attention_weights: bool = False) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
+        self._check_inputs(x, message, edge_index)
         N = x.size(0)
         H, C = self.heads, self.head_channels
         query = self.lin_query(x).view(N, H, C)  # [N, H, C]
@@ -91,6 +92,21 @@ class MessageAttention(MessagePassing):
         if return_attention_weights:
             return out, (edge_index, alpha)
         return out
+
+    def _check_inputs(self, x: Tensor, message: Tensor, edge_index: Tensor) -> None:
+        # Shapes and dtypes only: static under torch.compile, so these checks cost no sync.
+        if x.dim() != 2 or x.size(-1) != self.in_channels:
+            raise ValueError(f"x must have shape [num_nodes, in_channels={self.in_channels}], got {list(x.shape)}")
+        expected = [x.size(0), self.msg_dim, self.vocab_size]
+        if list(message.shape) != expected:
+            raise ValueError(f"message must be one-hot of shape [num_nodes, msg_dim, vocab_size] = {expected}, "
+                             f"got {list(message.shape)}")
+        if not message.is_floating_point():
+            raise TypeError(f"message must be a floating-point one-hot tensor, got {message.dtype}")
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise ValueError(f"edge_index must have shape [2, num_edges], got {list(edge_index.shape)}")
+        if edge_index.dtype != torch.long:
+            raise TypeError(f"edge_index must be torch.long, got {edge_index.dtype}")
 
     def edge_update(self, query_i: Tensor, key_j: Tensor, index: Tensor, ptr: Tensor | None,
                     size_i: int | None) -> Tensor:
