@@ -179,8 +179,8 @@ DEFINITIONS: dict[str, str] = {
     "topsim": "per agent, Spearman rho between the Euclidean distance of the episode latents and the Hamming "
               "distance of the agent's last-step messages, averaged over agents (same-speaker pairs only, so "
               "speaker identity does not count as meaning); null permutes latents across episodes. "
-              "topsim_observation: the same with the agent's own noisy view of the latent at step 0 and its step-0 "
-              "message (before it heard anything).",
+              "topsim_observation: the same with the latent factors the agent itself observes (noise-free) and its "
+              "step-0 message (before it heard anything).",
     "posdis_bosdis": "Chaabouni et al. (2020) with attributes = the latent factors cut into 4 quantile bins and "
                      "messages = each agent's last-step message, averaged over agents; null permutes latents across "
                      "episodes (shows the plug-in MI bias). The topsim/posdis/bosdis nulls use num_permutations // 4 "
@@ -240,7 +240,7 @@ def evaluate(run_dir: str | Path, *, episodes: int | None = None, device: str | 
     _, trace = evaluate_rollout(system, world, cfg, episodes=B, seed=seed, device=device, record=True)
     symbols = torch.stack([o.message.argmax(-1) for o in trace.outputs]).view(T, B, N, M).cpu().numpy()
     latent = trace.states[0].latent.float().cpu().numpy()  # [B, L], constant over an episode
-    view0 = trace.obs[0].float().view(B, N, -1)[..., 4:4 + L].cpu().numpy()  # [B, N, L] masked noisy view at t=0
+    seen = latent[:, None, :] * world.view_mask.numpy()[None]  # [B, N, L] the factors each agent sees (noise-free)
     bins = _quantile_bins(latent, LATENT_BINS)  # [B, L]
     real_error = _episode_world_error(trace, N)  # [B]
 
@@ -256,7 +256,7 @@ def evaluate(run_dir: str | Path, *, episodes: int | None = None, device: str | 
     report.update(_specialization_report(symbols[-1], bins, num_permutations, rng))
     report.update(_temporal_report(symbols, V, num_permutations, rng, undefined))
     # Each shuffle of a compositionality null re-scores every agent (N metric calls): a quarter of the shuffles.
-    report.update(_compositionality_report(symbols, latent, view0, bins, V, max(num_permutations // 4, 1), rng))
+    report.update(_compositionality_report(symbols, latent, seen, bins, V, max(num_permutations // 4, 1), rng))
 
     # ---- attention structure and causal knock-outs
     num_shuffles = max(500, math.ceil(2 * N / HUB_ALPHA))  # the smallest Holm-adjusted p must reach HUB_ALPHA
@@ -275,8 +275,8 @@ def evaluate(run_dir: str | Path, *, episodes: int | None = None, device: str | 
     _write_figures(run_dir, report, matrix, symbols, history)
     report["figures"] = dict(FIGURES)
     report["definitions"] = DEFINITIONS
-    report["undefined"] = undefined
     report = _json_safe(report, "", undefined)
+    report["undefined"] = undefined  # last, so it also holds the reasons _json_safe added
     (run_dir / REPORT_JSON).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     (run_dir / REPORT_MD).write_text(format_report(report, markdown=True) + "\n")
     return report
@@ -452,7 +452,7 @@ def _top_transitions(x: np.ndarray, y: np.ndarray, strata: np.ndarray, V: int, t
             for a, b in zip(*np.unravel_index(order, (V, V))) if excess[a, b] > 0]
 
 
-def _compositionality_report(symbols: np.ndarray, latent: np.ndarray, view0: np.ndarray, bins: np.ndarray,
+def _compositionality_report(symbols: np.ndarray, latent: np.ndarray, seen: np.ndarray, bins: np.ndarray,
                              V: int, K: int, rng: np.random.Generator) -> dict[str, Any]:
     """topsim (latent and own observation), posdis and bosdis per agent, averaged, each against a null."""
     from gnncomm import metrics
@@ -476,7 +476,7 @@ def _compositionality_report(symbols: np.ndarray, latent: np.ndarray, view0: np.
         return lambda idx: float(np.mean([fn(bins[idx], msgs, max(size, 2)) for msgs, size in dense]))
 
     tests = {"topsim": _permutation_test(topsim(lambda a: latent, last), draw, identity, K),
-             "topsim_observation": _permutation_test(topsim(lambda a: view0[:, a], first), draw, identity, K),
+             "topsim_observation": _permutation_test(topsim(lambda a: seen[:, a], first), draw, identity, K),
              "posdis": _permutation_test(disent(metrics.posdis), draw, identity, K),
              "bosdis": _permutation_test(disent(metrics.bosdis), draw, identity, K)}
     out: dict[str, Any] = {}

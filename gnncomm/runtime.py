@@ -20,6 +20,8 @@ class Runtime:
     compile: bool
     rank: int = 0
     world_size: int = 1
+    owns_group: bool = False
+    """Whether :func:`setup_runtime` joined the process group, so that :meth:`close` leaves it."""
 
     @property
     def is_main(self) -> bool:
@@ -36,6 +38,14 @@ class Runtime:
     def grad_scaler(self) -> torch.amp.GradScaler:
         """A scaler that is active for fp16 only (a no-op otherwise)."""
         return torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+
+    def close(self) -> None:
+        """Leaves the process group if :func:`setup_runtime` joined it (a no-op otherwise).
+
+        Not a collective: each rank calls it when it is done, rank 0 after its final evaluation.
+        """
+        if self.owns_group and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def setup_runtime(cfg: Config) -> Runtime:
@@ -60,8 +70,12 @@ def setup_runtime(cfg: Config) -> Runtime:
         torch.set_float32_matmul_precision("high")
     else:
         device = torch.device("cpu")
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    owns_group = world_size > 1 and not dist.is_initialized()
+    if owns_group:
+        if device.type == "cuda":  # device_id: NCCL connects now, and barriers know the rank's GPU
+            dist.init_process_group("nccl", device_id=device)
+        else:
+            dist.init_process_group("gloo")
     amp = cfg.amp
     if amp == "auto":
         amp = "bf16" if device.type == "cuda" else "none"
@@ -69,4 +83,4 @@ def setup_runtime(cfg: Config) -> Runtime:
         raise ValueError("amp=fp16 needs a CUDA device (GradScaler); use amp=bf16 or amp=none on the CPU")
     amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
     use_compile = cfg.compile == "true" or (cfg.compile == "auto" and device.type == "cuda")
-    return Runtime(device, amp_dtype, use_compile, rank, world_size)
+    return Runtime(device, amp_dtype, use_compile, rank, world_size, owns_group)

@@ -141,6 +141,8 @@ class Trainer:
     def save_checkpoint(self) -> None:
         if self.rt.is_main:
             atomic_save(self.state_dict(), self.run_dir / CHECKPOINT_NAME)
+        if self.rt.distributed:  # no rank runs ahead of (or exits before) the checkpoint on disk
+            dist.barrier()
 
     def resume(self) -> None:
         self.load_state_dict(load_checkpoint(self.run_dir / CHECKPOINT_NAME, map_location=self.rt.device))
@@ -183,7 +185,7 @@ class Trainer:
         tick, tick_step, status = time.perf_counter(), self.step, "finished"
         try:
             while self.step < cfg.steps:
-                if self._interrupted:
+                if self._stop_requested():
                     status = "interrupted"
                     break
                 name, k = cfg.topology_at(self.step)
@@ -228,7 +230,21 @@ class Trainer:
             raise KeyboardInterrupt
         self._interrupted = True
 
+    def _stop_requested(self) -> bool:
+        """Whether a Ctrl-C asks to stop. Under DDP the ranks agree, with one all-reduce at log
+        boundaries only (no per-step sync), so that every rank stops at the same step."""
+        if not self.rt.distributed:
+            return self._interrupted
+        if self.step % self.cfg.log_every:
+            return False
+        flag = torch.tensor(int(self._interrupted), device=self.rt.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag)
+
     def _check_finite(self, bad: Tensor) -> None:
+        if self.rt.distributed:  # all ranks raise together, not only the one that saw the NaN
+            bad = bad.to(torch.int32)
+            dist.all_reduce(bad, op=dist.ReduceOp.MAX)
         if bool(bad):
             raise NonFiniteLossError(
                 f"non-finite loss (NaN or inf) before step {self.step}; training stopped and the last good "
@@ -312,15 +328,24 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, progress: b
         progress: show a tqdm bar.
         evaluate: run the final ablation and write ``ablation.json`` and the figures.
     """
+    trainer = Trainer(cfg, run_dir)
+    try:
+        if resume:
+            trainer.resume()
+        result = trainer.train(progress=progress)
+        if trainer.rt.is_main:  # only rank 0 writes files; the other ranks are done
+            _write_outputs(trainer, result, evaluate)
+    finally:
+        trainer.rt.close()
+    return result
+
+
+def _write_outputs(trainer: Trainer, result: TrainResult, evaluate: bool) -> None:
+    """Rank 0, after training: the agent files, the figures and (``evaluate``) the ablation."""
     from gnncomm.analysis import attention_structure, communication_ablation, evaluate_rollout, \
         plot_episode_topology
     from gnncomm.plots import plot_training
-    trainer = Trainer(cfg, run_dir)
-    if resume:
-        trainer.resume()
-    result = trainer.train(progress=progress)
-    if not trainer.rt.is_main:
-        return result
+    cfg = trainer.cfg
     run_dir = trainer.run_dir
     system = trainer.system
     write_agent_files(system, run_dir)
@@ -337,4 +362,3 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, progress: b
         ablation.update(hubs=structure["hubs"], relays=structure["relays"], step=result.step)
         (run_dir / "ablation.json").write_text(json.dumps(ablation, indent=2) + "\n")
         result.ablation = ablation
-    return result

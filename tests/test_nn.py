@@ -217,3 +217,18 @@ def test_message_attention_bad_inputs():
         layer(x, msg, ei[0])
     with pytest.raises(TypeError, match="edge_index must be torch.long"):
         layer(x, msg, ei.int())
+
+
+@pytest.mark.parametrize("flatten", [True, False])
+def test_fused_symbol_projection_equals_embedding_then_linear(flatten, generator):
+    from gnncomm.nn import SymbolEmbedding
+    embed = SymbolEmbedding(V, M, D)
+    linear = torch.nn.Linear(M * D if flatten else D, 12)
+    logits = torch.randn(7, M, V, generator=generator, requires_grad=True)
+    msg = gumbel_softmax_sample(logits, 1.0, generator=generator)
+    ref = linear(embed(msg).flatten(1) if flatten else embed(msg))
+    out = embed.project(msg, linear, flatten=flatten)
+    assert torch.allclose(out, ref, atol=1e-5)
+    g_ref, = torch.autograd.grad(ref.pow(2).sum(), logits, retain_graph=True)
+    g_out, = torch.autograd.grad(out.pow(2).sum(), logits)
+    assert torch.allclose(g_out, g_ref, atol=1e-5)

@@ -61,7 +61,8 @@ class AttentionDecoder(nn.Module):
     def forward(self, message: Tensor) -> Tensor:
         N, M = message.size(0), self.msg_dim
         H, C = self.heads, self.hidden_channels // self.heads
-        key, value = self.lin_key_value(self.embed(message)).view(N, M, 2, H, C).unbind(2)  # [N, M, H, C]
+        key_value = self.embed.project(message, self.lin_key_value, flatten=False)  # [N, M, 2*H*C]
+        key, value = key_value.view(N, M, 2, H, C).unbind(2)  # [N, M, H, C]
         beta = torch.softmax((key * self.query).sum(-1) / math.sqrt(C), dim=1)  # [N, M, H]
         pooled = (beta.unsqueeze(-1) * value).sum(dim=1).reshape(N, H * C)  # [N, H*C]
         return self.mlp(pooled)

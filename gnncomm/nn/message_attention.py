@@ -85,7 +85,8 @@ class MessageAttention(MessagePassing):
         N = x.size(0)
         H, C = self.heads, self.head_channels
         query = self.lin_query(x).view(N, H, C)  # [N, H, C]
-        key, value = self.lin_key_value(self.embed(message).flatten(1)).view(N, 2, H, C).unbind(1)
+        key_value = self.embed.project(message, self.lin_key_value, flatten=True)  # [N, 2*H*C]
+        key, value = key_value.view(N, 2, H, C).unbind(1)  # [N, H, C] each
         alpha = self.edge_updater(edge_index, query=query, key=key, size=(N, N))  # [E, H]
         out = self.propagate(edge_index, value=value, alpha=alpha, size=(N, N))  # [N, H, C]
         out = self.lin_out(out.reshape(N, H * C))
