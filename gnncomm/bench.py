@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import math
 import os
 import resource
@@ -26,7 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -144,29 +145,49 @@ def build_trainer(cfg: Config) -> Any:
     return trainer
 
 
-def measure_trainer(trainer: Any, *, steps: int = 5, warmup: int = 2) -> dict[str, Any]:
-    """Times ``trainer.train_step`` on one pre-drawn episode, and the graph building inside it.
+def measure_trainers(trainers: Mapping[str, Any], *, steps: int = 5, warmup: int = 2) -> dict[str, dict[str, Any]]:
+    """Times ``train_step`` of several trainers, each on one pre-drawn episode, in alternation.
 
-    Returns the step times, the agent-steps/s, the peak memory, the first (compile) step's time and
-    ``knn_time_s``: ``T`` calls of the graph builder on the initial positions (0 for static graphs).
+    Each trainer first runs its ``warmup`` steps alone, under :class:`PeakMemory`; the timed steps
+    then take turns (trainer order rotating every round), so that trainers compared with each other
+    share the same background load. Per trainer: the step times, their median, the agent-steps/s,
+    the peak memory, the first (compile) step's time and ``knn_time_s``, ``T`` calls of the graph
+    builder on the initial positions (0 for static graphs) with ``knn_share`` its part of the step.
     """
-    cfg, device = trainer.cfg, trainer.rt.device
-    episode = trainer.next_episode()
-    temperature = torch.tensor(cfg.temperature(0), device=device)
-    step = lambda: trainer.train_step(episode, temperature)  # noqa: E731
-    with PeakMemory(device) as mem:
-        first = time_calls(step, steps=1, warmup=0, device=device)[0]
-        times = time_calls(step, steps=steps, warmup=max(warmup - 1, 0), device=device)
-    median = statistics.median(times)
-    graph_time = 0.0
-    if is_dynamic(cfg.topology):
-        graph_fn, pos = trainer.loss_module.graph_fn, episode.state.pos
-        graph_times = time_calls(lambda: graph_fn(pos), steps=max(steps, 3), warmup=1, device=device)
-        graph_time = cfg.timesteps * statistics.median(graph_times)
-    agent_steps = trainer.local_batch * cfg.num_agents * cfg.timesteps
-    return {"step_time_s": median, "step_times_s": times, "first_step_s": first,
-            "agent_steps_per_s": agent_steps / median, "peak_mem_bytes": mem.peak_bytes, "mem_method": mem.method,
-            "knn_time_s": graph_time, "knn_share": graph_time / median}
+    if steps < 1 or warmup < 1:
+        raise ValueError(f"steps and warmup must be >= 1, got steps={steps}, warmup={warmup}")
+    calls, results = {}, {}
+    for name, trainer in trainers.items():
+        device, cfg = trainer.rt.device, trainer.cfg
+        episode = trainer.next_episode()
+        temperature = torch.tensor(cfg.temperature(0), device=device)
+        calls[name] = functools.partial(trainer.train_step, episode, temperature)
+        with PeakMemory(device) as mem:
+            first = time_calls(calls[name], steps=1, warmup=0, device=device)[0]
+            time_calls(calls[name], steps=warmup - 1, warmup=0, device=device)
+        graph_time = 0.0
+        if is_dynamic(cfg.topology):
+            graph_fn, pos = trainer.loss_module.graph_fn, episode.state.pos
+            graph_time = cfg.timesteps * statistics.median(
+                time_calls(lambda: graph_fn(pos), steps=3, warmup=1, device=device))
+        results[name] = {"first_step_s": first, "peak_mem_bytes": mem.peak_bytes, "mem_method": mem.method,
+                         "knn_time_s": graph_time, "step_times_s": []}
+    names = list(trainers)
+    for i in range(steps):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            results[name]["step_times_s"] += time_calls(calls[name], steps=1, warmup=0,
+                                                        device=trainers[name].rt.device)
+    for name, trainer in trainers.items():
+        r, cfg = results[name], trainer.cfg
+        r["step_time_s"] = statistics.median(r["step_times_s"])
+        r["agent_steps_per_s"] = trainer.local_batch * cfg.num_agents * cfg.timesteps / r["step_time_s"]
+        r["knn_share"] = r["knn_time_s"] / r["step_time_s"]
+    return results
+
+
+def measure_trainer(trainer: Any, *, steps: int = 5, warmup: int = 2) -> dict[str, Any]:
+    """:func:`measure_trainers` for one trainer."""
+    return measure_trainers({"trainer": trainer}, steps=steps, warmup=warmup)["trainer"]
 
 
 def _format_bytes(n: int | None) -> str:
@@ -185,8 +206,6 @@ def run_bench(agents: int = 1000, batch_size: int | None = None, topology: str =
     Returns a JSON-ready dict: the configuration, the :func:`measure_trainer` figures, the thread
     count and device name, and ``summary``, a one-line human reading.
     """
-    if steps < 1 or warmup < 1:
-        raise ValueError(f"steps and warmup must be >= 1, got steps={steps}, warmup={warmup}")
     cfg = bench_config(agents, batch_size, topology, k, device, compile, amp, timesteps, shared)
     trainer = build_trainer(cfg)
     dev = trainer.rt.device

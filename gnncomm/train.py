@@ -97,7 +97,10 @@ class Trainer:
         self.loss_module = RolloutLoss(self.system, self.world, cfg)
         self.optimizer = torch.optim.AdamW(self.system.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.scaler = self.rt.grad_scaler()
-        self.generator = torch.Generator().manual_seed(cfg.seed)
+        # Episodes are drawn on the training device: at GPU scale the Gumbel noise alone is ~B*N*T*M*V floats
+        # per step, too much to draw on the host and copy over. A CPU run draws on the CPU, so CPU runs
+        # are reproducible bit for bit; a CUDA run is reproducible on the same kind of GPU.
+        self.generator = torch.Generator(device=self.rt.device).manual_seed(cfg.seed)
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.selection_log: list[dict[str, Any]] = []
@@ -133,7 +136,11 @@ class Trainer:
             raise CheckpointError(f"checkpoint does not fit this model: {exc}") from None
         self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
-        self.generator.set_state(state["generator"])
+        try:
+            self.generator.set_state(state["generator"].cpu())
+        except RuntimeError as exc:
+            raise CheckpointError(f"cannot restore the episode generator on {self.rt.device} "
+                                  f"(a checkpoint resumes on the same device type it was written on): {exc}") from None
         torch.set_rng_state(state["torch_rng"])
         self.history = list(state["history"])
         self.selection_log = list(state.get("selection_log", []))
@@ -163,7 +170,7 @@ class Trainer:
 
     def next_episode(self) -> Episode:
         full = sample_episode(self.world, self.cfg, self.cfg.batch_size, generator=self.generator,
-                              device="cpu")
+                              device=self.rt.device)
         lo, hi = self.rt.rank * self.local_batch, (self.rt.rank + 1) * self.local_batch
         N, dev = self.cfg.num_agents, self.rt.device
         take = lambda t, dim=0, n=1: t.narrow(dim, lo * n, (hi - lo) * n).to(dev, non_blocking=True)  # noqa: E731

@@ -116,12 +116,14 @@ def test_vocabulary_numbers_match_the_rollout_logs(run_dir, report):
 
 def test_vocab_over_training_comes_from_metrics_csv(report):
     vt = report["vocab_over_training"]
-    assert (vt["first_step"], vt["last_step"]) == (5, 20)  # tiny: log_every=5, steps=20
+    tiny = PRESETS["tiny"]
+    assert (vt["first_step"], vt["last_step"]) == (tiny["log_every"], tiny["steps"])
     assert isinstance(vt["narrowed"], bool)
 
 
 def test_evaluate_is_deterministic_and_honours_episodes(run_copy):
     first = analysis.evaluate(run_copy, episodes=6, num_permutations=8)
+    (run_copy / "metrics.csv").unlink()  # the training log then comes from the checkpoint's history
     second = analysis.evaluate(run_copy, episodes=6, num_permutations=8)
     assert first == second
     assert first["run"]["episodes"] == 6 and first["run"]["num_permutations"] == 8
@@ -284,3 +286,23 @@ def test_quantile_bins_are_balanced():
     bins = analysis._quantile_bins(x, 4)
     assert bins.shape == (400, 3) and set(np.unique(bins)) == {0, 1, 2, 3}
     assert all(np.bincount(bins[:, f]).tolist() == [100] * 4 for f in range(3))
+
+
+def test_json_safe_turns_non_finite_numbers_into_null_with_a_reason():
+    undefined: dict[str, str] = {"b.c": "known reason"}
+    out = analysis._json_safe({"a": np.float32(1.5), "b": {"c": float("nan"), "d": [np.int64(2), -math.inf]},
+                               "e": np.bool_(True)}, "", undefined)
+    assert out == {"a": 1.5, "b": {"c": None, "d": [2, None]}, "e": True}
+    assert type(out["a"]) is float and type(out["b"]["d"][0]) is int and type(out["e"]) is bool
+    assert undefined == {"b.c": "known reason", "b.d[1]": "not a finite number"}
+    json.dumps(out, allow_nan=False)
+
+
+def test_figures_accept_degenerate_inputs(tmp_path):
+    from gnncomm import plots
+    plots.plot_vocab_over_training([], [], [], tmp_path / "vocab.png", vocab_size=8)
+    plots.plot_symbol_transitions(np.zeros((8, 8), dtype=np.int64), tmp_path / "transitions.png")
+    plots.plot_attention_heatmap(np.full((3, 3), np.nan), tmp_path / "heatmap.png", hubs=[1])
+    plots.plot_knockout_vs_centrality([0.0, 0.0], [0.0, 0.0], {"in-strength": [1.0, 1.0]}, tmp_path / "ko.png")
+    for name in ("vocab.png", "transitions.png", "heatmap.png", "ko.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"

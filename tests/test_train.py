@@ -142,7 +142,7 @@ def test_interrupt_saves_a_checkpoint(tmp_path, monkeypatch):
 
 
 def test_compile_path_runs_on_cpu(tmp_path):
-    cfg = tiny(steps=2, log_every=1, compile="true", timesteps=2, batch_size=4)
+    cfg = tiny(steps=2, log_every=1, compile="true", timesteps=1, batch_size=4)
     result = train_mod.train(cfg, tmp_path, progress=False, evaluate=False)
     assert result.step == 2 and all(math.isfinite(r["loss"]) for r in result.history)
 
