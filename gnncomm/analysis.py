@@ -337,11 +337,6 @@ def _mi_statistic(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], float]
     return lambda idx: _mi_codes(cx, kx, cy[idx], ky)
 
 
-def _codes(x: np.ndarray) -> np.ndarray:
-    """Rows of ``x [S, D]`` (or values of ``x [S]``) as dense integer ids."""
-    return np.unique(x.reshape(x.shape[0], -1), axis=0, return_inverse=True)[1].reshape(-1)
-
-
 # ---------------------------------------------------------------------------- report sections
 def _language_report(symbols: np.ndarray, V: int, K: int, rng: np.random.Generator) -> dict[str, Any]:
     """Vocabulary, entropies, silence and per-agent symbol use over every step of every episode."""
@@ -373,7 +368,6 @@ def _language_report(symbols: np.ndarray, V: int, K: int, rng: np.random.Generat
 def _specialization_report(last: np.ndarray, bins: np.ndarray, K: int, rng: np.random.Generator
                            ) -> dict[str, Any]:
     """What each message position and each frequent symbol says about which latent factor (last step)."""
-    from gnncomm import metrics
     B, N, M = last.shape
     L = bins.shape[1]
 
@@ -409,7 +403,6 @@ def _specialization_report(last: np.ndarray, bins: np.ndarray, K: int, rng: np.r
 def _temporal_report(symbols: np.ndarray, V: int, K: int, rng: np.random.Generator,
                      undefined: dict[str, str]) -> dict[str, Any]:
     """Within-message (s_j -> s_j+1) and across-time (message_t -> message_t+1) dependence."""
-    from gnncomm import metrics
     T, B, N, M = symbols.shape
     out: dict[str, Any] = {}
     keys = ("temporal_mi_bits", "temporal_mi_null_bits", "temporal_z", "temporal_p_value", "top_transitions")
@@ -427,7 +420,7 @@ def _temporal_report(symbols: np.ndarray, V: int, K: int, rng: np.random.Generat
         out.update(dict.fromkeys(keys))
         undefined.update(dict.fromkeys(keys, f"timesteps={T}: an episode has no step t+1"))
     else:
-        ids = _codes(symbols.reshape(-1, M)).reshape(T, B, N)
+        ids = np.unique(symbols.reshape(-1, M), axis=0, return_inverse=True)[1].reshape(T, B, N)  # message ids
         x, y = ids[:-1].reshape(-1), ids[1:].reshape(-1)
         strata = np.broadcast_to((np.arange(T - 1)[:, None] * N + np.arange(N))[:, None, :], (T - 1, B, N)).reshape(-1)
         test = _permutation_test(_mi_statistic(x, y), _within_strata(strata, rng), np.arange(y.size), K)
@@ -667,12 +660,13 @@ def _report_sections(r: dict[str, Any]) -> list[tuple[str, list[str], tuple[list
             "receive; null = degree-preserving weight shuffle",
             f"hubs {r['hubs']}   relays {r['relays']}"], attention),
         ("Symbol specialization", [
-            f"vocabulary: {r['symbols_used']}/{run['vocab_size']} symbols used ({r['vocab_usage']:.3f}), entropy "
-            f"{r['symbol_entropy_bits']:.2f} of {r['max_entropy_bits']:.2f} bits, silence {100 * r['silence_rate']:.1f}%",
+            f"vocabulary: {r['symbols_used']}/{run['vocab_size']} symbols used ({r['vocab_usage']:.3f}), "
+            f"entropy {r['symbol_entropy_bits']:.2f} of {r['max_entropy_bits']:.2f} bits, "
+            f"silence {100 * r['silence_rate']:.1f}%",
             "entropy per position (bits): " + " ".join(f"{h:.2f}" for h in r["symbol_entropy_per_position_bits"])
             + f"; whole messages {r['message_entropy_bits']:.2f} bits",
-            "agents speak differently, I(agent; symbol) = " + _test(r, "agent_symbol_mi_bits",
-                                                                    "agent_symbol_mi_null_bits", "agent_symbol_p_value"),
+            "agents speak differently, I(agent; symbol) = "
+            + _test(r, "agent_symbol_mi_bits", "agent_symbol_mi_null_bits", "agent_symbol_p_value"),
             f"what each position says (last step, latent factor z_f in {LATENT_BINS} bins): {spec}",
             f"what frequent symbols say: {words or 'no non-silent symbol'}"], None),
         ("Temporal patterns", [

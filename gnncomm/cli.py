@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--episodes", type=int, default=None, help="evaluation episodes (default: config's)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--json", action="store_true", help="also print the report as JSON")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
     p.set_defaults(func=_evaluate)
     p = sub.add_parser("bench", help="training throughput (agent-steps/s) and peak memory")
     p.add_argument("--agents", type=int, default=1000)
@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # e.g. `gnncomm evaluate RUN | head`
+        sys.stderr.close()
+        return 0
     except (CheckpointError, NonFiniteLossError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

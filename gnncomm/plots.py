@@ -124,7 +124,8 @@ def plot_vocab_over_training(steps: Sequence[float], vocab_usage: Sequence[float
             right.plot([evaluation[0]], [evaluation[2]], "*", color="tab:green", ms=12, mec="k",
                        label="entropy, greedy evaluation")
         if vocab_size:
-            right.axhline(np.log2(vocab_size), color="tab:green", ls=":", lw=1, label=f"log2 V = {np.log2(vocab_size):.1f}")
+            right.axhline(np.log2(vocab_size), color="tab:green", ls=":", lw=1,
+                          label=f"log2 V = {np.log2(vocab_size):.1f}")
         right.set_ylim(bottom=0)
         right.set_ylabel("symbol entropy (bits)")
         lines = ax.get_legend_handles_labels()
