@@ -272,7 +272,7 @@ def test_knn_large_n_no_quadratic_memory(monkeypatch: pytest.MonkeyPatch) -> Non
     pos = torch.rand(N, 2, generator=torch.Generator().manual_seed(0))
     activities = [torch.profiler.ProfilerActivity.CPU]
     with torch.profiler.profile(activities=activities, profile_memory=True) as prof:
-        ei = knn(pos, k)
+        ei = knn(pos, k, method="brute")
     assert ei.shape == (2, N * k)
     assert 0 < largest <= 2**25 < N * N
     # No single op allocated anything close to an N x N float matrix.
@@ -287,6 +287,210 @@ def test_knn_large_n_no_quadratic_memory(monkeypatch: pytest.MonkeyPatch) -> Non
         d[i] = np.inf
         expected = np.lexsort((np.arange(N), d))[:k]  # by distance, then index
         assert src[i].tolist() == expected.tolist()
+
+
+# --------------------------------------------------------------------------
+# knn: the grid method against brute force.
+# --------------------------------------------------------------------------
+GRID_MIN = topology._KNN_GRID_MIN_AGENTS
+
+
+def assert_grid_is_brute(pos: torch.Tensor, k: int, **kwargs) -> torch.Tensor:
+    """The grid edge_index equals brute force's exactly: senders, order, ties."""
+    ei = knn(pos, k, method="grid", **kwargs)
+    assert torch.equal(ei, knn(pos, k, method="brute", **kwargs))
+    return ei
+
+
+def clustered(n: int, generator: torch.Generator) -> torch.Tensor:
+    """90% of the agents in a blob of radius ~1e-3, the rest spread over [0, 1]^2."""
+    blob = 0.5 + 1e-3 * torch.randn(n * 9 // 10, 2, generator=generator)
+    rest = torch.rand(n - blob.size(0), 2, generator=generator)
+    return torch.cat([blob, rest])[torch.randperm(n, generator=generator)]
+
+
+def swarms(n: int, generator: torch.Generator) -> torch.Tensor:
+    """Eight Gaussian swarms whose spreads range from 1e-1 to 3e-4."""
+    centres = torch.rand(8, 2, generator=generator)
+    spread = 10 ** (-1 - 2.5 * torch.rand(8, 1, generator=generator))
+    label = torch.randint(0, 8, (n,), generator=generator)
+    return centres[label] + spread[label] * torch.randn(n, 2, generator=generator)
+
+
+def lattice(side: int) -> torch.Tensor:
+    xs, ys = torch.meshgrid(torch.arange(float(side)), torch.arange(float(side)), indexing="ij")
+    return torch.stack([xs.flatten(), ys.flatten()], dim=1)  # [side^2, 2]
+
+
+@pytest.mark.parametrize("k", [1, 6])
+def test_knn_grid_uniform_batched(k: int) -> None:
+    B, N = 2, 3000
+    pos = torch.rand(B, N, 2, generator=torch.Generator().manual_seed(k))
+    ei = assert_grid_is_brute(pos, k)
+    assert ei.shape == (2, B * N * k)
+    assert_well_formed(ei, B * N, by_sender=False)
+
+
+@pytest.mark.parametrize("make", [clustered, swarms])
+@pytest.mark.parametrize("k", [4, 10])
+def test_knn_grid_clustered_with_near_linear_work(monkeypatch: pytest.MonkeyPatch, make, k: int) -> None:
+    N = 2000
+    pos = make(N, torch.Generator().manual_seed(k))
+    pairs = 0
+    original = topology._sq_dist_block
+
+    def counting(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        nonlocal pairs
+        out = original(x, y)
+        pairs += out.numel()
+        return out
+
+    monkeypatch.setattr(topology, "_sq_dist_block", counting)
+    ei = knn(pos, k, method="grid")
+    grid_pairs, pairs = pairs, 0
+    assert torch.equal(ei, knn(pos, k, method="brute"))
+    assert pairs == N * N  # brute force's count, for scale
+    # The grid ranks O(k) candidates per agent (padded), not all N of them.
+    assert grid_pairs < 30 * (k + 1) * N
+
+
+def test_knn_grid_exact_ties_on_lattices() -> None:
+    pos = lattice(40)  # 1600 agents, many exactly equal distances
+    for k in (1, 4, 8):
+        assert_grid_is_brute(pos, k)
+    # Corner (0, 0): neighbours 1 = (0, 1) and 40 = (1, 0) tie; the lower wins.
+    assert knn(pos, 1, method="grid")[0, 0].item() == 1
+    # Extent 32: cell edges fall on lattice sites, so agents tie exactly with
+    # the certified radius (a `<=` certificate would pick wrong ones here).
+    shuffled = lattice(33)[torch.randperm(33 * 33, generator=torch.Generator().manual_seed(0))]
+    for k in (1, 12):
+        assert_grid_is_brute(shuffled, k)
+    # Each site three times, shuffled: ties at distance 0 and on the lattice.
+    triple = lattice(20).repeat(3, 1)[torch.randperm(1200, generator=torch.Generator().manual_seed(0))]
+    for k in (2, 5):
+        assert_grid_is_brute(triple, k)
+
+
+def test_knn_grid_all_agents_identical() -> None:
+    N, k = GRID_MIN + 76, 3
+    rows = knn_as_rows(assert_grid_is_brute(torch.full((N, 2), 0.25), k), N, k)
+    assert rows[:4].tolist() == [[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]]
+    assert (rows[4:] == [0, 1, 2]).all()
+    # Batched: one episode collapsed to a point, the others spread out.
+    gen = torch.Generator().manual_seed(0)
+    pos = torch.stack([torch.zeros(N, 2), torch.rand(N, 2, generator=gen), clustered(N, gen)])
+    assert_grid_is_brute(pos, 4)
+
+
+def test_knn_grid_collinear() -> None:
+    gen = torch.Generator().manual_seed(0)
+    N = 1500
+    t = torch.rand(N, generator=gen)
+    for pos in (
+        torch.stack([t, torch.zeros(N)], dim=1),  # horizontal
+        torch.stack([torch.full((N,), -3.0), t], dim=1),  # vertical
+        torch.stack([t, 2 * t + 1], dim=1),  # diagonal
+        torch.stack([torch.arange(float(N)), torch.zeros(N)], dim=1),  # equal spacing: ties
+    ):
+        for k in (1, 4):
+            assert_grid_is_brute(pos, k)
+
+
+def test_knn_auto_switches_to_grid_at_the_crossover(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    original = topology._knn_grid
+
+    def spy(x: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
+        calls.append(x.shape)
+        return original(x, k, chunk)
+
+    monkeypatch.setattr(topology, "_knn_grid", spy)
+    gen = torch.Generator().manual_seed(0)
+    for n in (GRID_MIN - 1, GRID_MIN, GRID_MIN + 1):
+        pos = torch.rand(n, 2, generator=gen)
+        calls.clear()
+        ei = knn(pos, 4)
+        assert len(calls) == (n >= GRID_MIN)
+        assert torch.equal(ei, knn(pos, 4, method="brute"))
+        assert torch.equal(knn(pos, 4, method="grid"), ei)
+    calls.clear()
+    knn(torch.rand(GRID_MIN, 3, generator=gen), 4)  # D != 2: brute force
+    assert calls == []
+
+
+def test_knn_grid_large_n_linear_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    N, k = 10_000, 4
+    largest = pairs = 0
+    original = topology._sq_dist_block
+
+    def recording(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        nonlocal largest, pairs
+        out = original(x, y)
+        largest = max(largest, out.numel())
+        pairs += out.numel()
+        return out
+
+    monkeypatch.setattr(topology, "_sq_dist_block", recording)
+    pos = torch.rand(N, 2, generator=torch.Generator().manual_seed(0))
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    with torch.profiler.profile(activities=activities, profile_memory=True) as prof:
+        ei = knn(pos, k)  # auto: the grid
+    assert ei.shape == (2, N * k)
+    # Cache-sized candidate blocks and about 50 candidates per agent.
+    assert 0 < largest <= 2**17 and pairs < 100 * N
+    # No single op allocated more than a few bytes per agent pair of neighbours.
+    biggest_alloc = max(e.cpu_memory_usage for e in prof.events() if e.name != "[memory]")
+    assert 0 < biggest_alloc < 4 * 2**20 < N * N * 4 // 8
+
+    src = ei[0].view(N, k)
+    p = pos.numpy()
+    for i in [0, 1, 4_999, 5_000, 8_191, 9_999]:
+        d = ((p - p[i]) ** 2).sum(axis=1)
+        d[i] = np.inf
+        expected = np.lexsort((np.arange(N), d))[:k]  # by distance, then index
+        assert src[i].tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_knn_grid_dtypes(dtype: torch.dtype) -> None:
+    # float64 takes the two-pass selection; 16-bit floats have many ties.
+    pos = swarms(1500, torch.Generator().manual_seed(3)).to(dtype)
+    assert_grid_is_brute(pos, 5)
+
+
+def test_knn_grid_extreme_scales() -> None:
+    gen = torch.Generator().manual_seed(0)
+    unit = torch.rand(GRID_MIN + 10, 2, generator=gen)
+    assert_grid_is_brute(unit * 1e25, 4)  # squared distances overflow to inf
+    assert_grid_is_brute(unit * 1e-30, 4)  # ... and underflow to 0
+    assert_grid_is_brute(unit * 3 - 1e4, 4)  # far from the origin
+    far = torch.cat([unit, torch.tensor([[1e30, 1e30], [-1e30, 0.0]])])
+    assert_grid_is_brute(far, 4, chunk_size=5)
+
+
+def test_knn_grid_nan_rows_stay_in_range() -> None:
+    pos = torch.rand(GRID_MIN, 2, generator=torch.Generator().manual_seed(0))
+    pos[7] = float("nan")
+    ei = knn(pos, 3, method="grid")
+    assert ei.shape == (2, GRID_MIN * 3)
+    assert int(ei.min()) >= 0 and int(ei.max()) < GRID_MIN
+
+
+def test_knn_grid_under_torch_compile() -> None:
+    torch._dynamo.reset()
+    pos = torch.rand(2, GRID_MIN, 2, generator=torch.Generator().manual_seed(0))
+    compiled = torch.compile(knn, backend="eager")  # the grid path is one graph break
+    assert torch.equal(compiled(pos, 4), knn(pos, 4, method="brute"))
+    torch._dynamo.reset()
+
+
+def test_knn_method_validation() -> None:
+    with pytest.raises(ValueError, match=r"method must be one of \['auto', 'brute', 'grid'\], got 'kd'"):
+        knn(torch.rand(5, 2), 2, method="kd")
+    with pytest.raises(ValueError, match=r"method='grid' needs 2-D positions \(D = 2\), got D = 3"):
+        knn(torch.rand(5, 3), 2, method="grid")
+    assert torch.equal(build_topology("knn", 5, pos=torch.zeros(5, 2), k=2, method="grid"),
+                       knn(torch.zeros(5, 2), 2))
 
 
 # --------------------------------------------------------------------------
