@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import math
 import signal
@@ -154,6 +155,16 @@ class Trainer:
     def resume(self) -> None:
         self.load_state_dict(load_checkpoint(self.run_dir / CHECKPOINT_NAME, map_location=self.rt.device))
 
+    def close(self) -> None:
+        """Drops the DDP wrapper, then leaves the process group if this run joined it.
+
+        In this order: were DDP's reducer the group's last owner, the group's destructor would run
+        holding the GIL and could deadlock with a gloo worker thread that needs it to free a tensor.
+        """
+        self.model = self.loss_module
+        gc.collect()
+        self.rt.close()
+
     # ------------------------------------------------------------------ one step
     def train_step(self, episode: Episode, temperature: Tensor) -> dict[str, Tensor]:
         """Forward, backward, clip and update; returns detached logs (no host sync)."""
@@ -196,7 +207,8 @@ class Trainer:
                     status = "interrupted"
                     break
                 name, k = cfg.topology_at(self.step)
-                if self.loss_module.set_topology(name, k, self.local_batch, self.rt.device) and self.step > 0:
+                changed = self.loss_module.set_topology(name, k, self.local_batch, self.rt.device)
+                if changed and self.step > 0 and cfg.topology_at(self.step - 1) != (name, k):  # not on resume
                     self._log_event({"event": "topology", "step": self.step, "topology": name, "k": k})
                 temperature = torch.tensor(cfg.temperature(self.step), device=self.rt.device)
                 logs = self.train_step(self.next_episode(), temperature)
@@ -343,13 +355,13 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, progress: b
         if trainer.rt.is_main:  # only rank 0 writes files; the other ranks are done
             _write_outputs(trainer, result, evaluate)
     finally:
-        trainer.rt.close()
+        trainer.close()
     return result
 
 
 def _write_outputs(trainer: Trainer, result: TrainResult, evaluate: bool) -> None:
     """Rank 0, after training: the agent files, the figures and (``evaluate``) the ablation."""
-    from gnncomm.analysis import attention_structure, communication_ablation, evaluate_rollout, \
+    from gnncomm.analysis import EVAL_SEED_OFFSET, attention_structure, communication_ablation, evaluate_rollout, \
         plot_episode_topology
     from gnncomm.plots import plot_training
     cfg = trainer.cfg
@@ -360,8 +372,8 @@ def _write_outputs(trainer: Trainer, result: TrainResult, evaluate: bool) -> Non
     if evaluate:
         device = trainer.rt.device
         episodes = min(cfg.eval_episodes, 64)
-        _, trace = evaluate_rollout(system, trainer.world, cfg, episodes=episodes, seed=cfg.seed + 1, device=device,
-                                    record=True)
+        _, trace = evaluate_rollout(system, trainer.world, cfg, episodes=episodes, seed=cfg.seed + EVAL_SEED_OFFSET,
+                                    device=device, record=True)
         structure = attention_structure(trace, cfg, seed=cfg.seed)
         plot_episode_topology(trace, cfg, run_dir / "topology.png", hubs=structure["hubs"],
                               relays=structure["relays"])

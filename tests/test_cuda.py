@@ -1,0 +1,48 @@
+"""GPU-only paths: skipped on a CPU-only machine, run on a CUDA one (`python -m pytest tests/test_cuda.py`)."""
+import math
+
+import pytest
+import torch
+
+import gnncomm.train as train_mod
+from gnncomm import Config
+from gnncomm.config import PRESETS
+from gnncomm.nn import MessageAttention
+from gnncomm.topology import knn
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def tiny(**overrides):
+    return Config(**{**PRESETS["tiny"], "eval_episodes": 8, "device": "cuda", **overrides})
+
+
+@pytest.mark.parametrize("amp, compile", [("none", "false"), ("bf16", "false"), ("fp16", "false"),
+                                          ("bf16", "true")])
+def test_training_on_cuda(tmp_path, amp, compile):
+    result = train_mod.train(tiny(amp=amp, compile=compile), tmp_path, progress=False)
+    assert result.step == 20 and all(math.isfinite(r["loss"]) for r in result.history)
+    assert math.isfinite(result.ablation["world_mse"])
+
+
+def test_fp16_uses_the_grad_scaler_and_bf16_does_not(tmp_path):
+    fp16 = train_mod.Trainer(tiny(amp="fp16"), tmp_path / "a")
+    bf16 = train_mod.Trainer(tiny(amp="bf16"), tmp_path / "b")
+    assert fp16.scaler.is_enabled() and not bf16.scaler.is_enabled()
+    assert torch.backends.cuda.matmul.allow_tf32
+
+
+def test_layer_matches_cpu():
+    torch.manual_seed(0)
+    layer = MessageAttention(32, 32, 16, 4, heads=4)
+    x = torch.randn(500, 32)
+    msg = torch.nn.functional.one_hot(torch.randint(0, 16, (500, 4)), 16).float()
+    ei = knn(torch.rand(5, 100, 2), 4)
+    cpu = layer(x, msg, ei)
+    gpu = layer.cuda()(x.cuda(), msg.cuda(), ei.cuda())
+    assert torch.allclose(cpu, gpu.cpu(), atol=1e-4)
+
+
+def test_knn_on_cuda_matches_cpu():
+    pos = torch.rand(3, 500, 2)
+    assert torch.equal(knn(pos, 4), knn(pos.cuda(), 4).cpu())
