@@ -31,13 +31,27 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
+def git_revision() -> str:
+    """The checkout's commit, with ``-dirty`` when ``gnncomm/`` has uncommitted changes."""
+    import subprocess
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "gnncomm"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (rev or "unknown") + ("-dirty" if dirty else "")
+
+
 def metadata(device: torch.device, argv: Sequence[str] | None) -> dict[str, Any]:
-    """Where and how a benchmark ran: versions, device, threads, load and the command line."""
+    """Where and how a benchmark ran: versions, commit, device, threads, load and the command line."""
     import torch_geometric
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {"device": device.type, "device_name": device_name(device), "threads": torch.get_num_threads(),
             "cpu_count": os.cpu_count(), "load_avg_1_5_15": load, "torch": torch.__version__,
             "torch_geometric": torch_geometric.__version__, "python": platform.python_version(),
+            "git": git_revision(),
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "command": " ".join([Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)])}
 

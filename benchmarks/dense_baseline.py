@@ -73,7 +73,7 @@ class DenseMessageAttention(nn.Module):
         N, H, C = self.num_agents, att.heads, att.head_channels
         B = x.size(0) // N
         query = att.lin_query(x).view(B, N, H, C).transpose(1, 2)  # [B, H, N, C]
-        kv = att.lin_key_value(att.embed(message).flatten(1)).view(B, N, 2, H, C)
+        kv = att.embed.project(message, att.lin_key_value, flatten=True).view(B, N, 2, H, C)  # as the library
         key, value = kv.permute(2, 0, 3, 1, 4).unbind(0)  # [B, H, N, C] each
         adj = dense_adjacency(edge_index, B, N).unsqueeze(1)  # [B, 1, N, N]
         score = query @ key.transpose(-1, -2) / math.sqrt(C)  # [B, H, N, N]

@@ -4,7 +4,8 @@ A training step is what :meth:`gnncomm.train.Trainer.train_step` does: the ``tim
 rollout (graph building, talk, attention, action, world dynamics), the backward pass, gradient
 clipping and the AdamW update. Throughput is ``B * N * T / step time`` agent-steps per second, the
 step time being the median of ``steps`` timed steps after ``warmup`` untimed ones (the first of
-which holds any ``torch.compile`` work).
+which holds any ``torch.compile`` work). Each step is read on two clocks (:class:`Timings`): wall
+time, and the process's CPU time, which on a shared CPU with one thread leaves out waiting for a core.
 
 Peak memory:
 
@@ -27,12 +28,15 @@ import statistics
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 
 import torch
 
 from gnncomm.config import Config
 from gnncomm.topology import is_dynamic
+
+if TYPE_CHECKING:
+    from gnncomm.train import Trainer
 
 #: ``B * N`` kept constant when no batch size is given (the CPU default of the sweeps).
 DEFAULT_AGENTS_PER_BATCH = 2560
@@ -53,17 +57,41 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_calls(fn: Callable[[], Any], *, steps: int, warmup: int, device: torch.device) -> list[float]:
-    """Seconds of each of ``steps`` calls of ``fn`` after ``warmup`` untimed calls, device-synchronised."""
+class Timings(NamedTuple):
+    """Seconds of each timed call: ``wall`` (device-synchronised) and ``cpu``, the process's CPU time.
+
+    With one thread and a CPU device, ``cpu`` leaves out the time spent waiting for a core while
+    other processes run (not their effect on caches); ``wall`` is what a user waits for.
+    """
+
+    wall: list[float]
+    cpu: list[float]
+
+
+def time_calls(fn: Callable[[], Any], *, steps: int, warmup: int, device: torch.device) -> Timings:
+    """Times ``steps`` calls of ``fn`` after ``warmup`` untimed calls, device-synchronised."""
     for _ in range(warmup):
         fn()
     synchronize(device)
-    times = []
+    wall, cpu = [], []
     for _ in range(steps):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         synchronize(device)
-        times.append(time.perf_counter() - start)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return Timings(wall, cpu)
+
+
+def time_interleaved(fns: Mapping[str, Callable[[], Any]], *, steps: int, device: torch.device) -> dict[str, Timings]:
+    """:func:`time_calls` for several functions taking turns (order rotating every round), so that
+    functions compared with each other share the same background load. Warm them up first."""
+    names, times = list(fns), {name: Timings([], []) for name in fns}
+    for i in range(steps):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            t = time_calls(fns[name], steps=1, warmup=0, device=device)
+            times[name].wall.extend(t.wall)
+            times[name].cpu.extend(t.cpu)
     return times
 
 
@@ -137,7 +165,7 @@ def bench_config(agents: int, batch_size: int | None = None, topology: str = "kn
                   amp=amp, timesteps=timesteps, shared_params=shared)
 
 
-def build_trainer(cfg: Config) -> Any:
+def build_trainer(cfg: Config) -> Trainer:
     """A :class:`~gnncomm.train.Trainer` whose run folder is never written (no ``train()`` call)."""
     from gnncomm.train import Trainer
     trainer = Trainer(cfg, os.path.join(tempfile.gettempdir(), "gnncomm-bench-unused"))
@@ -145,14 +173,17 @@ def build_trainer(cfg: Config) -> Any:
     return trainer
 
 
-def measure_trainers(trainers: Mapping[str, Any], *, steps: int = 5, warmup: int = 2) -> dict[str, dict[str, Any]]:
+def measure_trainers(trainers: Mapping[str, Trainer], *, steps: int = 5, warmup: int = 2) -> dict[str, dict[str, Any]]:
     """Times ``train_step`` of several trainers, each on one pre-drawn episode, in alternation.
 
     Each trainer first runs its ``warmup`` steps alone, under :class:`PeakMemory`; the timed steps
     then take turns (trainer order rotating every round), so that trainers compared with each other
-    share the same background load. Per trainer: the step times, their median, the agent-steps/s,
-    the peak memory, the first (compile) step's time and ``knn_time_s``, ``T`` calls of the graph
-    builder on the initial positions (0 for static graphs) with ``knn_share`` its part of the step.
+    share the same background load. Per trainer: the step times and their median, wall-clock
+    (``step_time_s``, ``agent_steps_per_s``) and process CPU time (``step_cpu_s``,
+    ``agent_steps_per_cpu_s``; see :class:`Timings`), the peak memory, the first (compile) step's
+    time, and ``knn_time_s``/``knn_cpu_s``: ``T`` eager calls of the graph builder on the initial
+    positions (0 for static graphs), with ``knn_share``/``knn_share_cpu`` their part of the step
+    (``None`` for a compiled step).
     """
     if steps < 1 or warmup < 1:
         raise ValueError(f"steps and warmup must be >= 1, got steps={steps}, warmup={warmup}")
@@ -163,29 +194,33 @@ def measure_trainers(trainers: Mapping[str, Any], *, steps: int = 5, warmup: int
         temperature = torch.tensor(cfg.temperature(0), device=device)
         calls[name] = functools.partial(trainer.train_step, episode, temperature)
         with PeakMemory(device) as mem:
-            first = time_calls(calls[name], steps=1, warmup=0, device=device)[0]
+            first = time_calls(calls[name], steps=1, warmup=0, device=device).wall[0]
             time_calls(calls[name], steps=warmup - 1, warmup=0, device=device)
-        graph_time = 0.0
+        graph = Timings([0.0], [0.0])
         if is_dynamic(cfg.topology):
             graph_fn, pos = trainer.loss_module.graph_fn, episode.state.pos
-            graph_time = cfg.timesteps * statistics.median(
-                time_calls(lambda: graph_fn(pos), steps=3, warmup=1, device=device))
+            graph = time_calls(lambda: graph_fn(pos), steps=3, warmup=1, device=device)
         results[name] = {"first_step_s": first, "peak_mem_bytes": mem.peak_bytes, "mem_method": mem.method,
-                         "knn_time_s": graph_time, "step_times_s": []}
-    names = list(trainers)
-    for i in range(steps):
-        for name in names[i % len(names):] + names[:i % len(names)]:
-            results[name]["step_times_s"] += time_calls(calls[name], steps=1, warmup=0,
-                                                        device=trainers[name].rt.device)
+                         "knn_time_s": cfg.timesteps * statistics.median(graph.wall),
+                         "knn_cpu_s": cfg.timesteps * statistics.median(graph.cpu)}
+    device = next(iter(trainers.values())).rt.device
+    for name, times in time_interleaved(calls, steps=steps, device=device).items():
+        results[name].update(step_times_s=times.wall, step_cpu_times_s=times.cpu)
     for name, trainer in trainers.items():
         r, cfg = results[name], trainer.cfg
+        agent_steps = trainer.local_batch * cfg.num_agents * cfg.timesteps
         r["step_time_s"] = statistics.median(r["step_times_s"])
-        r["agent_steps_per_s"] = trainer.local_batch * cfg.num_agents * cfg.timesteps / r["step_time_s"]
-        r["knn_share"] = r["knn_time_s"] / r["step_time_s"]
+        r["step_cpu_s"] = statistics.median(r["step_cpu_times_s"])
+        r["agent_steps_per_s"] = agent_steps / r["step_time_s"]
+        r["agent_steps_per_cpu_s"] = agent_steps / r["step_cpu_s"] if r["step_cpu_s"] > 0 else None
+        # The graph builder is timed eagerly: its share of a compiled step (which compiles it too) is not defined.
+        eager = not trainer.rt.compile
+        r["knn_share"] = r["knn_time_s"] / r["step_time_s"] if eager else None
+        r["knn_share_cpu"] = r["knn_cpu_s"] / r["step_cpu_s"] if eager and r["step_cpu_s"] > 0 else None
     return results
 
 
-def measure_trainer(trainer: Any, *, steps: int = 5, warmup: int = 2) -> dict[str, Any]:
+def measure_trainer(trainer: Trainer, *, steps: int = 5, warmup: int = 2) -> dict[str, Any]:
     """:func:`measure_trainers` for one trainer."""
     return measure_trainers({"trainer": trainer}, steps=steps, warmup=warmup)["trainer"]
 
@@ -216,7 +251,8 @@ def run_bench(agents: int = 1000, batch_size: int | None = None, topology: str =
         "threads": torch.get_num_threads(), "torch": torch.__version__,
     }
     result.update(measure_trainer(trainer, steps=steps, warmup=warmup))
-    knn = f", kNN {100 * result['knn_share']:.0f}% of step" if is_dynamic(cfg.topology) else ""
+    knn = f", kNN {100 * result['knn_share']:.0f}% of step" if result["knn_share"] is not None and is_dynamic(
+        cfg.topology) else ""
     result["summary"] = (
         f"{result['agent_steps_per_s']:,.0f} agent-steps/s (N={cfg.num_agents}, B={cfg.batch_size}, "
         f"T={cfg.timesteps}, {cfg.topology}, {result['device_name']}, compile={trainer.rt.compile}, amp={amp}): "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def _train(args: argparse.Namespace) -> int:
         print(f"interrupted at step {result.step}; checkpoint saved. Continue with: "
               f"gnncomm train --resume {run_dir}")
         return 130
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return 0
     if result.ablation is not None:
         print(format_ablation(result.ablation))
     print(f"run folder: {run_dir}")

@@ -22,6 +22,9 @@ from gnncomm.rollout import Episode, make_graph_fn, rollout, sample_episode
 from gnncomm.runtime import Runtime, setup_runtime
 from gnncomm.world import SwarmWorld, WorldState
 
+EVAL_AGENT_BUDGET = 2 ** 16
+"""Largest number of agents (episodes x num_agents) in the automatic end-of-run evaluation."""
+
 METRIC_KEYS = ("loss", "recon", "world", "world_last", "comm", "dispersion", "vocab_usage", "entropy_bits")
 
 
@@ -371,13 +374,16 @@ def _write_outputs(trainer: Trainer, result: TrainResult, evaluate: bool) -> Non
     plot_training(result.history, run_dir / "training_progress.png")
     if evaluate:
         device = trainer.rt.device
-        episodes = min(cfg.eval_episodes, 64)
-        _, trace = evaluate_rollout(system, trainer.world, cfg, episodes=episodes, seed=cfg.seed + EVAL_SEED_OFFSET,
-                                    device=device, record=True)
+        # Bounded memory for large populations: at most ~2**16 agents per evaluation rollout (the number of
+        # episodes used is written into ablation.json). `gnncomm evaluate` takes --episodes for more.
+        budget = max(4, EVAL_AGENT_BUDGET // cfg.num_agents)
+        _, trace = evaluate_rollout(system, trainer.world, cfg, episodes=min(cfg.eval_episodes, 64, budget),
+                                    seed=cfg.seed + EVAL_SEED_OFFSET, device=device, record=True)
         structure = attention_structure(trace, cfg, seed=cfg.seed)
         plot_episode_topology(trace, cfg, run_dir / "topology.png", hubs=structure["hubs"],
                               relays=structure["relays"])
-        ablation = communication_ablation(system, trainer.world, cfg, device=device)
+        ablation = communication_ablation(system, trainer.world, cfg, device=device,
+                                          episodes=min(cfg.eval_episodes, budget))
         ablation.update(hubs=structure["hubs"], relays=structure["relays"], step=result.step)
         (run_dir / "ablation.json").write_text(json.dumps(ablation, indent=2) + "\n")
         result.ablation = ablation
