@@ -64,7 +64,7 @@ def make_graph_fn(name: str, k: int, num_agents: int, batch_size: int, *, device
     A dynamic topology (``knn``) is rebuilt from the positions at every call; a static one is built
     once (random ones from ``seed``; ``custom`` from ``edges``) and batched as ``B`` disjoint copies.
     """
-    if is_dynamic(name):
+    if name != "custom" and is_dynamic(name):
         return lambda pos: knn(pos, k)
     if name == "custom":
         if edges is None or len(edges) == 0:

@@ -160,3 +160,19 @@ def test_static_and_curriculum_topologies_train(tmp_path):
     trainer.train_step = record
     trainer.train(progress=False)
     assert seen == [("full", 2), ("full", 2), ("knn", 2), ("knn", 2)]
+
+
+def test_training_on_a_custom_networkx_graph(tmp_path):
+    import networkx as nx
+
+    from gnncomm.topology import from_networkx
+    graph = nx.connected_watts_strogatz_graph(12, 4, 0.2, seed=1)
+    cfg = tiny(steps=2, log_every=1, eval_episodes=4).with_graph(graph)
+    trainer = train_mod.Trainer(cfg, tmp_path)
+    trainer.train(progress=False)
+    used = trainer.loss_module.graph_fn(None)  # static: the batched copies of the graph
+    single = from_networkx(graph)
+    assert used.size(1) == cfg.batch_size * single.size(1)
+    assert set(map(tuple, used[:, used[1] < 12].T.tolist())) == set(map(tuple, single.T.tolist()))
+    result = train_mod.train(cfg, tmp_path / "full_run", progress=False)
+    assert result.ablation is not None and (tmp_path / "full_run" / "topology.png").is_file()
