@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -102,3 +102,15 @@ def fmt_mib(n: int | None) -> str:
 
 def fmt_ratio(x: float | None) -> str:
     return "—" if x is None else f"{x:.2f}×"
+
+
+def sweep(agents: Sequence[int], run_point: Callable[[int], list[dict[str, Any]]], report: dict[str, Any],
+          out: Path, table: Callable[[list[dict[str, Any]]], str]) -> int:
+    """Runs ``run_point(N)`` for each N, rewriting the JSON after each, then prints the table."""
+    for n in agents:
+        report["results"] += run_point(n)
+        write_json(out, report)
+        print(f"  N={n} done", flush=True)
+    print(table(report["results"]))
+    print(f"wrote {out}")
+    return 0

@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # `python benchmarks/knn.py`
 import torch
 from torch import Tensor
 
-from benchmarks.common import default_out, fmt_mib, format_table, memory_budget, metadata, setup, write_json
+from benchmarks.common import default_out, fmt_mib, format_table, memory_budget, metadata, setup, sweep
 from gnncomm.bench import (PeakMemory, bench_config, build_trainer, default_batch_size, measure_trainer, time_calls,
                            time_interleaved)
 from gnncomm.topology import knn
@@ -133,13 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = {"meta": {**metadata(device, argv), "bn": args.bn, "k": args.k, "steps": args.steps,
                        "memory_budget_bytes": budget, "time": "median seconds of one kNN call over all B episodes"},
               "results": []}
-    for n in args.agents:
-        report["results"] += run_point(n, args, device, budget)
-        write_json(out, report)
-        print(f"  N={n} done", flush=True)
-    print(table(report["results"]))
-    print(f"wrote {out}")
-    return 0
+    return sweep(args.agents, lambda n: run_point(n, args, device, budget), report, out, table)
 
 
 if __name__ == "__main__":

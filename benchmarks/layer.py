@@ -26,7 +26,8 @@ if __package__ in (None, ""):  # `python benchmarks/layer.py`
 import torch
 from torch_geometric.nn import TransformerConv
 
-from benchmarks.common import default_out, fmt_mib, fmt_ratio, format_table, memory_budget, metadata, setup, write_json
+from benchmarks.common import (default_out, fmt_mib, fmt_ratio, format_table, memory_budget, metadata, setup, sweep,
+                               write_json)
 from benchmarks.dense_baseline import DenseMessageAttention, check_layer
 from gnncomm.bench import PeakMemory, default_batch_size, time_calls, time_interleaved
 from gnncomm.nn import MessageAttention
@@ -151,13 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_json(out, report)
         print(f"dense layer differs from MessageAttention; nothing timed. See {out}", file=sys.stderr)
         return 1
-    for n in args.agents:
-        report["results"] += run_point(n, args, device, budget)
-        write_json(out, report)
-        print(f"  N={n} done", flush=True)
-    print(table(report["results"]))
-    print(f"wrote {out}")
-    return 0
+    return sweep(args.agents, lambda n: run_point(n, args, device, budget), report, out, table)
 
 
 if __name__ == "__main__":

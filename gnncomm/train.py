@@ -185,9 +185,8 @@ class Trainer:
     def next_episode(self) -> Episode:
         full = sample_episode(self.world, self.cfg, self.cfg.batch_size, generator=self.generator,
                               device=self.rt.device)
-        lo, hi = self.rt.rank * self.local_batch, (self.rt.rank + 1) * self.local_batch
-        N, dev = self.cfg.num_agents, self.rt.device
-        take = lambda t, dim=0, n=1: t.narrow(dim, lo * n, (hi - lo) * n).to(dev, non_blocking=True)  # noqa: E731
+        lo, b, N = self.rt.rank * self.local_batch, self.local_batch, self.cfg.num_agents
+        take = lambda t, dim=0, n=1: t.narrow(dim, lo * n, b * n)  # noqa: E731  (a view: drawn on the device)
         state = WorldState(take(full.state.pos), take(full.state.vel), take(full.state.latent))
         return Episode(state, take(full.obs_noise, 1), take(full.gumbel, 1, N))
 

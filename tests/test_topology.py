@@ -30,6 +30,18 @@ from gnncomm.topology import (
 STATIC = sorted(set(TOPOLOGIES) - DYNAMIC_TOPOLOGIES)
 
 
+
+def _assert_rows_match_numpy(ei, pos, k, rows):
+    """Receivers ``rows`` of a single-episode kNN graph equal a NumPy reference (ties to lower index)."""
+    N = pos.size(0)
+    src = ei[0].view(N, k)
+    p = pos.numpy()
+    for i in rows:
+        d = ((p - p[i]) ** 2).sum(axis=1)
+        d[i] = np.inf
+        expected = np.lexsort((np.arange(N), d))[:k]  # by distance, then index
+        assert src[i].tolist() == expected.tolist()
+
 def edge_set(edge_index: torch.Tensor) -> set[tuple[int, int]]:
     return set(map(tuple, edge_index.t().tolist()))
 
@@ -280,13 +292,7 @@ def test_knn_large_n_no_quadratic_memory(monkeypatch: pytest.MonkeyPatch) -> Non
     assert 0 < biggest_alloc < N * N * 4 // 8
 
     # Spot-check rows against brute force at this size.
-    src = ei[0].view(N, k)
-    p = pos.numpy()
-    for i in [0, 1, 4_999, 5_000, 8_191, 9_999]:
-        d = ((p - p[i]) ** 2).sum(axis=1)
-        d[i] = np.inf
-        expected = np.lexsort((np.arange(N), d))[:k]  # by distance, then index
-        assert src[i].tolist() == expected.tolist()
+    _assert_rows_match_numpy(ei, pos, k, [0, 1, 4_999, 5_000, 8_191, 9_999])
 
 
 # --------------------------------------------------------------------------
@@ -442,13 +448,7 @@ def test_knn_grid_large_n_linear_memory(monkeypatch: pytest.MonkeyPatch) -> None
     biggest_alloc = max(e.cpu_memory_usage for e in prof.events() if e.name != "[memory]")
     assert 0 < biggest_alloc < 4 * 2**20 < N * N * 4 // 8
 
-    src = ei[0].view(N, k)
-    p = pos.numpy()
-    for i in [0, 1, 4_999, 5_000, 8_191, 9_999]:
-        d = ((p - p[i]) ** 2).sum(axis=1)
-        d[i] = np.inf
-        expected = np.lexsort((np.arange(N), d))[:k]  # by distance, then index
-        assert src[i].tolist() == expected.tolist()
+    _assert_rows_match_numpy(ei, pos, k, [0, 1, 4_999, 5_000, 8_191, 9_999])
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
