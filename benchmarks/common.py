@@ -1,4 +1,5 @@
 """What the benchmark scripts share: run metadata, thread setup, memory budgets, JSON and tables."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,9 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -34,11 +36,14 @@ def device_name(device: torch.device) -> str:
 def git_revision() -> str:
     """The checkout's commit, with ``-dirty`` when ``gnncomm/`` has uncommitted changes."""
     import subprocess
+
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "gnncomm"], cwd=ROOT, capture_output=True,
-                               text=True, timeout=10).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "gnncomm"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (rev or "unknown") + ("-dirty" if dirty else "")
@@ -47,13 +52,21 @@ def git_revision() -> str:
 def metadata(device: torch.device, argv: Sequence[str] | None) -> dict[str, Any]:
     """Where and how a benchmark ran: versions, commit, device, threads, load and the command line."""
     import torch_geometric
+
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"device": device.type, "device_name": device_name(device), "threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(), "load_avg_1_5_15": load, "torch": torch.__version__,
-            "torch_geometric": torch_geometric.__version__, "python": platform.python_version(),
-            "git": git_revision(),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "command": " ".join([Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)])}
+    return {
+        "device": device.type,
+        "device_name": device_name(device),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_avg_1_5_15": load,
+        "torch": torch.__version__,
+        "torch_geometric": torch_geometric.__version__,
+        "python": platform.python_version(),
+        "git": git_revision(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join([Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)]),
+    }
 
 
 def memory_budget(device: torch.device, fraction: float, limit_gb: float | None) -> int:
@@ -65,6 +78,7 @@ def memory_budget(device: torch.device, fraction: float, limit_gb: float | None)
         return int(fraction * free)
     try:
         import psutil
+
         return int(fraction * psutil.virtual_memory().available)
     except ImportError:  # pragma: no cover
         return int(fraction * 8 * 2**30)
@@ -104,8 +118,13 @@ def fmt_ratio(x: float | None) -> str:
     return "—" if x is None else f"{x:.2f}×"
 
 
-def sweep(agents: Sequence[int], run_point: Callable[[int], list[dict[str, Any]]], report: dict[str, Any],
-          out: Path, table: Callable[[list[dict[str, Any]]], str]) -> int:
+def sweep(
+    agents: Sequence[int],
+    run_point: Callable[[int], list[dict[str, Any]]],
+    report: dict[str, Any],
+    out: Path,
+    table: Callable[[list[dict[str, Any]]], str],
+) -> int:
     """Runs ``run_point(N)`` for each N, rewriting the JSON after each, then prints the table."""
     for n in agents:
         report["results"] += run_point(n)

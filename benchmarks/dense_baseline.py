@@ -11,6 +11,7 @@ that outputs, attention weights, gradients and a whole rollout's loss agree to f
 
 Run ``python benchmarks/dense_baseline.py`` to print the equivalence report.
 """
+
 from __future__ import annotations
 
 import copy
@@ -67,8 +68,9 @@ class DenseMessageAttention(nn.Module):
         self.sparse = sparse
         self.num_agents = num_agents
 
-    def forward(self, x: Tensor, message: Tensor, edge_index: Tensor,
-                return_attention_weights: bool = False) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
+    def forward(
+        self, x: Tensor, message: Tensor, edge_index: Tensor, return_attention_weights: bool = False
+    ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
         att = self.sparse
         N, H, C = self.num_agents, att.heads, att.head_channels
         B = x.size(0) // N
@@ -106,11 +108,17 @@ def use_dense_attention(system: CommSystem) -> CommSystem:
 # ---------------------------------------------------------------------------------------------
 def _graphs(B: int, N: int, generator: torch.Generator) -> dict[str, Tensor]:
     from gnncomm.topology import batch_edge_index, full, knn, ring
+
     pos = torch.rand(B, N, 2, generator=generator) * 4
     lonely = knn(pos, 3)
     lonely = lonely[:, lonely[1] != 1]  # agent 1 of episode 0 hears no one
-    return {"knn4": knn(pos, 4), "ring": batch_edge_index(ring(N), N, B), "full": batch_edge_index(full(N), N, B),
-            "knn3_isolated": lonely, "empty": torch.empty(2, 0, dtype=torch.long)}
+    return {
+        "knn4": knn(pos, 4),
+        "ring": batch_edge_index(ring(N), N, B),
+        "full": batch_edge_index(full(N), N, B),
+        "knn3_isolated": lonely,
+        "empty": torch.empty(2, 0, dtype=torch.long),
+    }
 
 
 def _max_diff(a: Tensor, b: Tensor) -> float:
@@ -142,13 +150,17 @@ def check_layer(device: str | torch.device = "cpu", atol: float = 1e-5, seed: in
             layer.zero_grad(set_to_none=True)
             x, msg = x0.clone().requires_grad_(), msg0.clone().requires_grad_()
             out, (_, alpha) = layer(x, msg, edge_index, return_attention_weights=True)
-            (out.pow(2).sum() + (alpha * weight[:alpha.size(0)]).sum()).backward()
-            grads = [x.grad, msg.grad] + [p.grad if p.grad is not None else torch.zeros_like(p)
-                                          for p in sparse.parameters()]
+            (out.pow(2).sum() + (alpha * weight[: alpha.size(0)]).sum()).backward()
+            grads = [x.grad, msg.grad] + [
+                p.grad if p.grad is not None else torch.zeros_like(p) for p in sparse.parameters()
+            ]
             results.append((out.detach(), alpha.detach(), grads))
         (o1, a1, g1), (o2, a2, g2) = results
-        diff = {"out": _max_diff(o1, o2), "alpha": _max_diff(a1, a2),
-                "grad": max(_max_diff(u, v) for u, v in zip(g1, g2))}
+        diff = {
+            "out": _max_diff(o1, o2),
+            "alpha": _max_diff(a1, a2),
+            "grad": max(_max_diff(u, v) for u, v in zip(g1, g2)),
+        }
         cases[name] = {**diff, "passed": all(v <= atol for v in diff.values())}
     return {"passed": all(c["passed"] for c in cases.values()), "atol": atol, "cases": cases}
 
@@ -157,7 +169,8 @@ def check_rollout(device: str | torch.device = "cpu", atol: float = 1e-4, seed: 
     """The whole training objective (a 3-step kNN rollout) with the sparse and the dense layer."""
     from gnncomm.config import Config
     from gnncomm.rollout import make_graph_fn, rollout, sample_episode
-    from gnncomm.train import build_world
+    from gnncomm.world import build_world
+
     cfg = Config(num_agents=8, k_neighbors=3, batch_size=4, timesteps=3, hidden_dim=32, vocab_size=16, msg_dim=3)
     world = build_world(cfg)
     torch.manual_seed(seed)
@@ -183,6 +196,7 @@ def check_equivalence(device: str | torch.device = "cpu") -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
+
     parser = argparse.ArgumentParser(description="check that the dense baseline equals the library's layer")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)

@@ -12,14 +12,16 @@ and, with ``--step``, the share of one eager training step (T calls of the libra
 
     OMP_NUM_THREADS=1 python -m benchmarks.knn --threads 1
 """
+
 from __future__ import annotations
 
 import argparse
 import inspect
 import statistics
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 if __package__ in (None, ""):  # `python benchmarks/knn.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -28,9 +30,17 @@ import torch
 from torch import Tensor
 
 from benchmarks.common import default_out, fmt_mib, format_table, memory_budget, metadata, setup, sweep
-from gnncomm.bench import (PeakMemory, bench_config, build_trainer, default_batch_size, measure_trainer, time_calls,
-                           time_interleaved)
+from gnncomm.bench import (
+    PeakMemory,
+    bench_config,
+    build_trainer,
+    default_batch_size,
+    measure_trainer,
+    time_calls,
+    time_interleaved,
+)
 from gnncomm.topology import knn
+
 
 def knn_dense_cdist(pos: Tensor, k: int) -> Tensor:
     """The dense script's kNN: the whole ``[B, N, N]`` distance matrix, then ``topk``."""
@@ -58,24 +68,31 @@ def methods(k: int, chunk_sizes: Sequence[int] = ()) -> dict[str, Callable[[Tens
 def run_point(n: int, args: argparse.Namespace, device: torch.device, budget: int) -> list[dict[str, Any]]:
     B = args.batch_size or default_batch_size(n, args.bn)
     gen = torch.Generator().manual_seed(n)
-    pos = (torch.rand(B, n, 2, generator=gen) * 2 * n ** 0.5).to(device)  # the library's arena, 2 sqrt(N)
+    pos = (torch.rand(B, n, 2, generator=gen) * 2 * n**0.5).to(device)  # the library's arena, 2 sqrt(N)
     rows, fns = {}, {}
     for name, fn in methods(args.k, args.chunk_size).items():
         if name not in args.methods and name.split("[")[0] not in args.methods:
             continue
         row = rows[name] = {"agents": n, "batch_size": B, "method": name}
         if name == "dense_cdist" and 12 * B * n * n > budget:  # distances, topk work space
-            row.update(status="skipped", note=f"[B, N, N] matrix needs ~{12 * B * n * n / 2**30:.1f} GiB, "
-                                              f"over the budget {budget / 2**30:.1f} GiB")
+            row.update(
+                status="skipped",
+                note=f"[B, N, N] matrix needs ~{12 * B * n * n / 2**30:.1f} GiB, "
+                f"over the budget {budget / 2**30:.1f} GiB",
+            )
             continue
         with PeakMemory(device) as mem:
             time_calls(lambda: fn(pos), steps=0, warmup=1, device=device)
-        row.update(status="ok", note="", peak_mem_bytes=mem.peak_bytes, mem_method=mem.method,
-                   peak_bytes_per_agent=mem.peak_bytes / (B * n) if mem.peak_bytes is not None else None)
+        row.update(
+            status="ok",
+            note="",
+            peak_mem_bytes=mem.peak_bytes,
+            mem_method=mem.method,
+            peak_bytes_per_agent=mem.peak_bytes / (B * n) if mem.peak_bytes is not None else None,
+        )
         fns[name] = lambda fn=fn: fn(pos)
     for name, times in time_interleaved(fns, steps=args.steps, device=device).items():
-        rows[name].update(time_s=statistics.median(times.wall), times_s=times.wall,
-                          cpu_s=statistics.median(times.cpu))
+        rows[name].update(time_s=statistics.median(times.wall), times_s=times.wall, cpu_s=statistics.median(times.cpu))
     if args.step:
         cfg = bench_config(n, B, "knn", args.k, str(device), False, "none", args.timesteps)
         step = measure_trainer(build_trainer(cfg), steps=3, warmup=1)
@@ -91,13 +108,22 @@ def table(results: list[dict[str, Any]]) -> str:
     rows = []
     for r in results:
         ok = r["status"] == "ok"
-        rows.append([r["agents"], r["batch_size"], r["method"], f"{1e3 * r['time_s']:,.2f}" if ok else r["note"],
-                     f"{1e9 * r['time_s'] / (r['batch_size'] * r['agents']):,.0f}" if ok else "—",
-                     fmt_mib(r.get("peak_mem_bytes")),
-                     f"{100 * r['share_of_step']:.0f}%" if ok and "share_of_step" in r else "—",
-                     f"{100 * r['share_of_step_cpu']:.0f}%" if ok and "share_of_step_cpu" in r else "—"])
-    return format_table(["N", "B", "method", "ms per call", "ns per agent", "peak MiB", "share of step (T calls)",
-                         "share (CPU time)"], rows)
+        rows.append(
+            [
+                r["agents"],
+                r["batch_size"],
+                r["method"],
+                f"{1e3 * r['time_s']:,.2f}" if ok else r["note"],
+                f"{1e9 * r['time_s'] / (r['batch_size'] * r['agents']):,.0f}" if ok else "—",
+                fmt_mib(r.get("peak_mem_bytes")),
+                f"{100 * r['share_of_step']:.0f}%" if ok and "share_of_step" in r else "—",
+                f"{100 * r['share_of_step_cpu']:.0f}%" if ok and "share_of_step_cpu" in r else "—",
+            ]
+        )
+    return format_table(
+        ["N", "B", "method", "ms per call", "ns per agent", "peak MiB", "share of step (T calls)", "share (CPU time)"],
+        rows,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,12 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None, help="fixed B instead of B*N near --bn")
     p.add_argument("--k", type=int, default=4)
     p.add_argument("--methods", nargs="+", default=["library", "dense_cdist"])
-    p.add_argument("--chunk-size", type=int, nargs="*", default=[],
-                   help="also time the brute-force path with these row blocks")
+    p.add_argument(
+        "--chunk-size", type=int, nargs="*", default=[], help="also time the brute-force path with these row blocks"
+    )
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--timesteps", type=int, default=5, help="kNN calls per training step (for the share)")
-    p.add_argument("--step", action=argparse.BooleanOptionalAction, default=True,
-                   help="also time a training step for the share (default: on)")
+    p.add_argument(
+        "--step",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time a training step for the share (default: on)",
+    )
     p.add_argument("--mem-fraction", type=float, default=0.25)
     p.add_argument("--mem-limit-gb", type=float, default=None)
     p.add_argument("--quick", action="store_true")
@@ -130,9 +161,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.bn = args.bn or (65536 if device.type == "cuda" else 2560)
     out = Path(args.out) if args.out else default_out("knn", device)
     budget = memory_budget(device, args.mem_fraction, args.mem_limit_gb)
-    report = {"meta": {**metadata(device, argv), "bn": args.bn, "k": args.k, "steps": args.steps,
-                       "memory_budget_bytes": budget, "time": "median seconds of one kNN call over all B episodes"},
-              "results": []}
+    report = {
+        "meta": {
+            **metadata(device, argv),
+            "bn": args.bn,
+            "k": args.k,
+            "steps": args.steps,
+            "memory_budget_bytes": budget,
+            "time": "median seconds of one kNN call over all B episodes",
+        },
+        "results": [],
+    }
     return sweep(args.agents, lambda n: run_point(n, args, device, budget), report, out, table)
 
 

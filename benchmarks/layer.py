@@ -12,13 +12,15 @@ that both do the same projections. All are timed in alternation; the median is r
     OMP_NUM_THREADS=1 python -m benchmarks.layer --threads 1
     python -m benchmarks.layer --device cuda
 """
+
 from __future__ import annotations
 
 import argparse
 import statistics
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 if __package__ in (None, ""):  # `python benchmarks/layer.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,8 +28,17 @@ if __package__ in (None, ""):  # `python benchmarks/layer.py`
 import torch
 from torch_geometric.nn import TransformerConv
 
-from benchmarks.common import (default_out, fmt_mib, fmt_ratio, format_table, memory_budget, metadata, setup, sweep,
-                               write_json)
+from benchmarks.common import (
+    default_out,
+    fmt_mib,
+    fmt_ratio,
+    format_table,
+    memory_budget,
+    metadata,
+    setup,
+    sweep,
+    write_json,
+)
 from benchmarks.dense_baseline import DenseMessageAttention, check_layer
 from gnncomm.bench import PeakMemory, default_batch_size, time_calls, time_interleaved
 from gnncomm.nn import MessageAttention
@@ -36,8 +47,9 @@ from gnncomm.topology import knn
 LAYERS = ("message_attention", "transformer_conv", "transformer_conv_msg", "dense")
 
 
-def make_step(layer: str, modules: dict[str, torch.nn.Module], x: torch.Tensor, message: torch.Tensor,
-              edge_index: torch.Tensor) -> Callable[[], None]:
+def make_step(
+    layer: str, modules: dict[str, torch.nn.Module], x: torch.Tensor, message: torch.Tensor, edge_index: torch.Tensor
+) -> Callable[[], None]:
     """Forward and backward of one layer (gradients with respect to the inputs and the weights)."""
     module = modules[layer]
 
@@ -58,37 +70,41 @@ def make_step(layer: str, modules: dict[str, torch.nn.Module], x: torch.Tensor, 
 def estimate_bytes(layer: str, batch_size: int, num_agents: int, num_edges: int, heads: int = 4) -> int:
     """Rough peak memory of a forward and backward (see ``throughput.estimate_bytes``)."""
     if layer == "dense":
-        return (10 * heads + 1) * batch_size * num_agents ** 2
+        return (10 * heads + 1) * batch_size * num_agents**2
     return 1200 * num_edges
 
 
 def run_point(n: int, args: argparse.Namespace, device: torch.device, budget: int) -> list[dict[str, Any]]:
     gen = torch.Generator().manual_seed(n)
     B, d, V, M, H = default_batch_size(n, args.bn), args.dim, args.vocab, args.msg_dim, args.heads
-    pos = (torch.rand(B, n, 2, generator=gen) * 2 * n ** 0.5).to(device)
+    pos = (torch.rand(B, n, 2, generator=gen) * 2 * n**0.5).to(device)
     edge_index = knn(pos, min(args.k, n - 1))
     x = torch.randn(B * n, d, generator=gen).to(device)
     message = torch.nn.functional.one_hot(torch.randint(V, (B * n, M), generator=gen), V).float().to(device)
     torch.manual_seed(0)
     sparse = MessageAttention(d, d, V, M, heads=H).to(device)
-    modules = {"message_attention": sparse, "transformer_conv": TransformerConv(d, d // H, heads=H).to(device),
-               "transformer_conv_msg": TransformerConv((M * V, d), d // H, heads=H).to(device),
-               "dense": DenseMessageAttention(sparse, n)}
+    modules = {
+        "message_attention": sparse,
+        "transformer_conv": TransformerConv(d, d // H, heads=H).to(device),
+        "transformer_conv_msg": TransformerConv((M * V, d), d // H, heads=H).to(device),
+        "dense": DenseMessageAttention(sparse, n),
+    }
     rows, steps = {}, {}
     for layer in args.layers:
         est = estimate_bytes(layer, B, n, edge_index.size(1), H)
         rows[layer] = {"agents": n, "batch_size": B, "edges": edge_index.size(1), "layer": layer, "est_bytes": est}
         if est > budget:
-            rows[layer].update(status="skipped", note=f"estimated {est / 2**30:.1f} GiB exceeds the memory budget "
-                                                      f"{budget / 2**30:.1f} GiB")
+            rows[layer].update(
+                status="skipped",
+                note=f"estimated {est / 2**30:.1f} GiB exceeds the memory budget {budget / 2**30:.1f} GiB",
+            )
             continue
         steps[layer] = make_step(layer, modules, x, message, edge_index)
         with PeakMemory(device) as mem:
             time_calls(steps[layer], steps=0, warmup=args.warmup, device=device)
         rows[layer].update(status="ok", note="", peak_mem_bytes=mem.peak_bytes, mem_method=mem.method)
     for layer, times in time_interleaved(steps, steps=args.steps, device=device).items():
-        rows[layer].update(times_s=times.wall, time_s=statistics.median(times.wall),
-                           cpu_s=statistics.median(times.cpu))
+        rows[layer].update(times_s=times.wall, time_s=statistics.median(times.wall), cpu_s=statistics.median(times.cpu))
     base, base_cpu = rows.get("message_attention", {}).get("time_s"), rows.get("message_attention", {}).get("cpu_s")
     for row in rows.values():
         if base and row.get("time_s"):
@@ -107,12 +123,39 @@ def table(results: list[dict[str, Any]]) -> str:
         base = ms["message_attention"]
         cell = lambda v: "—" if v is None else f"{1e3 * v:,.2f}"  # noqa: E731
         ratio = lambda layer: fmt_ratio(ms[layer] / base if base and ms[layer] else None)  # noqa: E731
-        rows.append([n, by[(n, LAYERS[0])]["batch_size"] if (n, LAYERS[0]) in by else "", cell(ms["message_attention"]),
-                     cell(ms["transformer_conv"]), cell(ms["transformer_conv_msg"]), cell(ms["dense"]),
-                     ratio("transformer_conv"), ratio("transformer_conv_msg"), ratio("dense"),
-                     fmt_mib(mem["message_attention"]), fmt_mib(mem["transformer_conv"]), fmt_mib(mem["dense"])])
-    return format_table(["N", "B", "MA ms", "TC ms", "TC(msg) ms", "dense ms", "TC / MA", "TC(msg) / MA",
-                         "dense / MA", "MA MiB", "TC MiB", "dense MiB"], rows)
+        rows.append(
+            [
+                n,
+                by[(n, LAYERS[0])]["batch_size"] if (n, LAYERS[0]) in by else "",
+                cell(ms["message_attention"]),
+                cell(ms["transformer_conv"]),
+                cell(ms["transformer_conv_msg"]),
+                cell(ms["dense"]),
+                ratio("transformer_conv"),
+                ratio("transformer_conv_msg"),
+                ratio("dense"),
+                fmt_mib(mem["message_attention"]),
+                fmt_mib(mem["transformer_conv"]),
+                fmt_mib(mem["dense"]),
+            ]
+        )
+    return format_table(
+        [
+            "N",
+            "B",
+            "MA ms",
+            "TC ms",
+            "TC(msg) ms",
+            "dense ms",
+            "TC / MA",
+            "TC(msg) / MA",
+            "dense / MA",
+            "MA MiB",
+            "TC MiB",
+            "dense MiB",
+        ],
+        rows,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,10 +187,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.bn = args.bn or (65536 if device.type == "cuda" else 2560)
     out = Path(args.out) if args.out else default_out("layer", device)
     budget = memory_budget(device, args.mem_fraction, args.mem_limit_gb)
-    report = {"meta": {**metadata(device, argv), "bn": args.bn, "k": args.k, "dim": args.dim, "heads": args.heads,
-                       "steps": args.steps, "warmup": args.warmup, "memory_budget_bytes": budget,
-                       "time": "median seconds of one forward + backward"},
-              "equivalence": check_layer(device), "results": []}
+    report = {
+        "meta": {
+            **metadata(device, argv),
+            "bn": args.bn,
+            "k": args.k,
+            "dim": args.dim,
+            "heads": args.heads,
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "memory_budget_bytes": budget,
+            "time": "median seconds of one forward + backward",
+        },
+        "equivalence": check_layer(device),
+        "results": [],
+    }
     if not report["equivalence"]["passed"]:
         write_json(out, report)
         print(f"dense layer differs from MessageAttention; nothing timed. See {out}", file=sys.stderr)

@@ -1,14 +1,16 @@
 """Markdown tables from the JSON files in ``benchmarks/results/`` (for the README).
 
-    python -m benchmarks.report [--device cpu|cuda]
+python -m benchmarks.report [--device cpu|cuda]
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 if __package__ in (None, ""):  # `python benchmarks/report.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -24,17 +26,26 @@ def _load(path: Path) -> dict[str, Any] | None:
 def _meta_line(meta: dict[str, Any]) -> str:
     load = meta.get("load_avg_1_5_15")
     load = "" if not load else f", load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} (1/5/15 min) at start"
-    return (f"_{meta['device_name']} ({meta['device']}), {meta['threads']} thread(s) of {meta['cpu_count']} cores"
-            f"{load}; torch {meta['torch']}, PyG {meta['torch_geometric']}, commit {meta['git']}, {meta['date']}; "
-            f"`{meta['command']}`_")
+    return (
+        f"_{meta['device_name']} ({meta['device']}), {meta['threads']} thread(s) of {meta['cpu_count']} cores"
+        f"{load}; torch {meta['torch']}, PyG {meta['torch_geometric']}, commit {meta['git']}, {meta['date']}; "
+        f"`{meta['command']}`_"
+    )
 
 
 def goals_table(goals: dict[str, Any]) -> str:
     rows = []
     for name, g in goals.items():
         cpu = g.get("measured_cpu_time")
-        rows.append([name, f"{g['measured']:.2f}", "—" if cpu is None else f"{cpu:.2f}", g["target"],
-                     "met" if g["met"] else "not met"])
+        rows.append(
+            [
+                name,
+                f"{g['measured']:.2f}",
+                "—" if cpu is None else f"{cpu:.2f}",
+                g["target"],
+                "met" if g["met"] else "not met",
+            ]
+        )
     return format_table(["goal", "measured (wall)", "measured (CPU time)", "target", "verdict"], rows)
 
 
@@ -53,9 +64,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("\n" + goals_table(data["goals"]))
             skipped = [r for r in data["results"] if r["status"] != "ok"]
             if skipped:
-                print("\nNot run: " + "; ".join(sorted({f"N={r['agents']} B={r['batch_size']} {r['topology']} "
-                                                        f"{r['impl']}: {r['note']}" for r in skipped
-                                                        if r["mode"] == "eager"})))
+                print(
+                    "\nNot run: "
+                    + "; ".join(
+                        sorted(
+                            {
+                                f"N={r['agents']} B={r['batch_size']} {r['topology']} {r['impl']}: {r['note']}"
+                                for r in skipped
+                                if r["mode"] == "eager"
+                            }
+                        )
+                    )
+                )
     for name, module in (("layer", layer), ("knn", knn)):
         data = _load(folder / f"{name}_{args.device}.json")
         if data:

@@ -6,6 +6,7 @@ Gumbel-Softmax, so the whole model trains end to end through the discrete channe
 
     python examples/attention_in_your_model.py
 """
+
 from __future__ import annotations
 
 import torch

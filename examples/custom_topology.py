@@ -1,7 +1,8 @@
 """Train 50 agents that talk over a fixed small-world graph built with networkx.
 
-    python examples/custom_topology.py --steps 200 --out runs/small_world
+python examples/custom_topology.py --steps 200 --out runs/small_world
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,10 @@ def main() -> None:
     result = gnncomm.train(cfg, args.out)
     ab = result.ablation
     print(f"{cfg.num_agents} agents on a small world, diameter {nx.diameter(graph)}")
-    print(f"world MSE: real {ab['world_mse']:.3f}, silenced {ab['world_mse_silent']:.3f}, "
-          f"shuffled {ab['world_mse_shuffled']:.3f}; hubs {ab['hubs']}")
+    print(
+        f"world MSE: real {ab['world_mse']:.3f}, silenced {ab['world_mse_silent']:.3f}, "
+        f"shuffled {ab['world_mse_shuffled']:.3f}; hubs {ab['hubs']}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,25 +1,23 @@
-"""gnncomm: agents on a graph invent a discrete language to model a world none of them sees whole."""
+"""gnncomm: agents on a graph invent a discrete language to model a world none of them sees whole.
+
+The public names below never share a name with a submodule, so ``gnncomm.train(...)`` and
+``gnncomm.evaluate(...)`` work any number of times in one session. The layers, bottom to top:
+``config`` → ``topology`` / ``world`` / ``nn`` → ``agents`` → ``rollout`` → ``evaluation`` →
+``report`` → ``trainer`` → ``run`` → ``cli`` / ``bench``.
+"""
+
 from gnncomm import metrics, topology
 from gnncomm.agents import AgentState, CommSystem, StepOutput
 from gnncomm.config import PRESETS, Config
+from gnncomm.evaluation import communication_ablation, load_run
 from gnncomm.nn import MessageAttention, gumbel_softmax_sample
-from gnncomm.rollout import Episode, make_graph_fn, rollout, sample_episode
-from gnncomm.world import SwarmWorld, WorldState
+from gnncomm.report import evaluate
+from gnncomm.rollout import Episode, evaluate_rollout, make_graph_fn, sample_episode
+from gnncomm.run import train
+from gnncomm.trainer import Trainer, TrainResult
+from gnncomm.world import SwarmWorld, World, WorldState, build_world, register_world
 
 __version__ = "0.1.0"
-
-
-def train(cfg: Config, run_dir, **kwargs):
-    """Trains a run; see :func:`gnncomm.train.train`."""
-    from gnncomm.train import train as _train
-    return _train(cfg, run_dir, **kwargs)
-
-
-def evaluate(run_dir, **kwargs):
-    """The emergence report of a trained run; see :func:`gnncomm.analysis.evaluate`."""
-    from gnncomm.analysis import evaluate as _evaluate
-    return _evaluate(run_dir, **kwargs)
-
 
 __all__ = [
     "AgentState",
@@ -30,12 +28,19 @@ __all__ = [
     "PRESETS",
     "StepOutput",
     "SwarmWorld",
+    "TrainResult",
+    "Trainer",
+    "World",
     "WorldState",
+    "build_world",
+    "communication_ablation",
     "evaluate",
+    "evaluate_rollout",
     "gumbel_softmax_sample",
+    "load_run",
     "make_graph_fn",
     "metrics",
-    "rollout",
+    "register_world",
     "sample_episode",
     "topology",
     "train",

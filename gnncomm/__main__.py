@@ -1,4 +1,5 @@
 """``python -m gnncomm``: the same as the ``gnncomm`` console script."""
+
 import sys
 
 from gnncomm.cli import main

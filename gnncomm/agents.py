@@ -1,13 +1,18 @@
 """The multi-agent system: encoder, MessageAttention, decoder and heads composed for one step."""
+
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from gnncomm.config import Config
 from gnncomm.nn import ActionHead, AgentLinear, AttentionDecoder, LSTMEncoder, MessageAttention, WorldEstimator
+
+ESTIMATOR_INPUTS = ("context", "encoder")
+"""What the world estimator reads beside the heard context: the raw observation, or the encoder's state."""
 
 
 class AgentState(NamedTuple):
@@ -62,10 +67,25 @@ class CommSystem(nn.Module):
         action_dim (int): action size. (default: ``2``)
     """
 
-    def __init__(self, num_agents: int, obs_dim: int, latent_dim: int, *, vocab_size: int = 64,
-                 msg_dim: int = 5, heads: int = 4, hidden_dim: int = 64, shared: bool = True,
-                 agent_embedding_dim: int = 8, action_dim: int = 2) -> None:
+    def __init__(
+        self,
+        num_agents: int,
+        obs_dim: int,
+        latent_dim: int,
+        *,
+        vocab_size: int = 64,
+        msg_dim: int = 5,
+        heads: int = 4,
+        hidden_dim: int = 64,
+        shared: bool = True,
+        agent_embedding_dim: int = 8,
+        action_dim: int = 2,
+        estimator_input: str = "context",
+    ) -> None:
         super().__init__()
+        if estimator_input not in ESTIMATOR_INPUTS:
+            raise ValueError(f"estimator_input must be one of {list(ESTIMATOR_INPUTS)}, got {estimator_input!r}")
+        self.estimator_input = estimator_input
         self.num_agents = num_agents
         self.obs_dim = obs_dim
         self.latent_dim = latent_dim
@@ -78,26 +98,44 @@ class CommSystem(nn.Module):
         self.attention = MessageAttention(D, D, vocab_size, msg_dim, heads=heads)
         self.decoder = AttentionDecoder(vocab_size, msg_dim, obs_dim, D, heads, A, shared)
         self.action_head = ActionHead(2 * D, D, action_dim, A, shared)
-        self.world_estimator = WorldEstimator(D + obs_dim, D, latent_dim, A, shared)
+        self.world_estimator = WorldEstimator(
+            D + (obs_dim if estimator_input == "context" else D), D, latent_dim, A, shared
+        )
 
     @classmethod
     def from_config(cls, cfg: Config, obs_dim: int) -> CommSystem:
-        return cls(cfg.num_agents, obs_dim, cfg.latent_dim, vocab_size=cfg.vocab_size, msg_dim=cfg.msg_dim,
-                   heads=cfg.heads, hidden_dim=cfg.hidden_dim, shared=cfg.shared_params,
-                   agent_embedding_dim=cfg.agent_embedding_dim)
+        return cls(
+            cfg.num_agents,
+            obs_dim,
+            cfg.latent_dim,
+            vocab_size=cfg.vocab_size,
+            msg_dim=cfg.msg_dim,
+            heads=cfg.heads,
+            hidden_dim=cfg.hidden_dim,
+            shared=cfg.shared_params,
+            agent_embedding_dim=cfg.agent_embedding_dim,
+            estimator_input=cfg.estimator_input,
+        )
 
     def reset_parameters(self) -> None:
         for module in (self.encoder, self.attention, self.decoder, self.action_head, self.world_estimator):
             module.reset_parameters()
 
-    def initial_state(self, batch_size: int, device: torch.device | str | None = None,
-                      dtype: torch.dtype = torch.float32) -> AgentState:
+    def initial_state(
+        self, batch_size: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
+    ) -> AgentState:
         zeros = torch.zeros(batch_size * self.num_agents, self.hidden_dim, device=device, dtype=dtype)
         return AgentState(zeros, zeros, zeros, zeros, zeros)
 
-    def forward(self, obs: Tensor, state: AgentState, edge_index: Tensor, noise: Tensor | None = None,
-                temperature: float | Tensor = 1.0,
-                intervene: Callable[[Tensor], Tensor] | None = None) -> tuple[StepOutput, AgentState]:
+    def forward(
+        self,
+        obs: Tensor,
+        state: AgentState,
+        edge_index: Tensor,
+        noise: Tensor | None = None,
+        temperature: float | Tensor = 1.0,
+        intervene: Callable[[Tensor], Tensor] | None = None,
+    ) -> tuple[StepOutput, AgentState]:
         """One step.
 
         Args:
@@ -114,8 +152,8 @@ class CommSystem(nn.Module):
         heard = message if intervene is None else intervene(message)
         context, (_, alpha) = self.attention(h, heard, edge_index, return_attention_weights=True)
         action = self.action_head(torch.cat([h, context], dim=-1))
-        world_pred, (wh, wc) = self.world_estimator(torch.cat([context, obs], dim=-1),
-                                                    (state.world_h, state.world_c))
+        own = obs if self.estimator_input == "context" else h
+        world_pred, (wh, wc) = self.world_estimator(torch.cat([context, own], dim=-1), (state.world_h, state.world_c))
         recon = self.decoder(message)
         out = StepOutput(message, logits, heard, context, action, recon, world_pred, alpha)
         return out, AgentState(h, c, wh, wc, context)
@@ -137,10 +175,13 @@ class CommSystem(nn.Module):
         if not 0 <= agent < self.num_agents:
             raise ValueError(f"agent must be in [0, {self.num_agents - 1}], got {agent}")
         own = self.per_agent_parameters()
-        return {name: (param[agent] if name in own else param).detach().clone()
-                for name, param in self.named_parameters()}
+        return {
+            name: (param[agent] if name in own else param).detach().clone() for name, param in self.named_parameters()
+        }
 
     def __repr__(self) -> str:
         mode = "shared" if self.shared else "per_agent"
-        return (f"{self.__class__.__name__}(num_agents={self.num_agents}, vocab={self.vocab_size}, "
-                f"msg_dim={self.msg_dim}, hidden={self.hidden_dim}, {mode})")
+        return (
+            f"{self.__class__.__name__}(num_agents={self.num_agents}, vocab={self.vocab_size}, "
+            f"msg_dim={self.msg_dim}, hidden={self.hidden_dim}, {mode})"
+        )

@@ -1,6 +1,6 @@
 """Training throughput and peak memory: the measurements behind ``gnncomm bench`` and ``benchmarks/``.
 
-A training step is what :meth:`gnncomm.train.Trainer.train_step` does: the ``timesteps``-step
+A training step is what :meth:`gnncomm.trainer.Trainer.train_step` does: the ``timesteps``-step
 rollout (graph building, talk, attention, action, world dynamics), the backward pass, gradient
 clipping and the AdamW update. Throughput is ``B * N * T / step time`` agent-steps per second, the
 step time being the median of ``steps`` timed steps after ``warmup`` untimed ones (the first of
@@ -16,6 +16,7 @@ Peak memory:
   freed heap back with ``malloc_trim``; elsewhere the rise of ``getrusage().ru_maxrss``, which
   reads 0 when an earlier peak of the process was higher.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,15 +29,14 @@ import statistics
 import sys
 import tempfile
 import time
-from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import torch
 
 from gnncomm.config import Config
 from gnncomm.topology import is_dynamic
-
-if TYPE_CHECKING:
-    from gnncomm.train import Trainer
+from gnncomm.trainer import Trainer
 
 #: ``B * N`` kept constant when no batch size is given (the CPU default of the sweeps).
 DEFAULT_AGENTS_PER_BATCH = 2560
@@ -48,6 +48,8 @@ def default_batch_size(num_agents: int, agents_per_batch: int = DEFAULT_AGENTS_P
     >>> default_batch_size(10), default_batch_size(1000), default_batch_size(10_000)
     (256, 3, 1)
     """
+    if isinstance(num_agents, bool) or not isinstance(num_agents, int) or num_agents < 1:
+        raise ValueError(f"num_agents must be an int >= 1, got {num_agents!r}")
     return max(1, round(agents_per_batch / num_agents))
 
 
@@ -88,7 +90,7 @@ def time_interleaved(fns: Mapping[str, Callable[[], Any]], *, steps: int, device
     functions compared with each other share the same background load. Warm them up first."""
     names, times = list(fns), {name: Timings([], []) for name in fns}
     for i in range(steps):
-        for name in names[i % len(names):] + names[:i % len(names)]:
+        for name in names[i % len(names) :] + names[: i % len(names)]:
             t = time_calls(fns[name], steps=1, warmup=0, device=device)
             times[name].wall.extend(t.wall)
             times[name].cpu.extend(t.cpu)
@@ -156,18 +158,33 @@ class PeakMemory:
             self.peak_bytes = max(0, _ru_maxrss_bytes() - self._start)
 
 
-def bench_config(agents: int, batch_size: int | None = None, topology: str = "knn", k: int = 4,
-                 device: str = "cpu", compile: bool = False, amp: str = "none", timesteps: int = 5,
-                 shared: bool = True) -> Config:
+def bench_config(
+    agents: int,
+    batch_size: int | None = None,
+    topology: str = "knn",
+    k: int = 4,
+    device: str = "cpu",
+    compile: bool = False,
+    amp: str = "none",
+    timesteps: int = 5,
+    shared: bool = True,
+) -> Config:
     """The :class:`Config` of a benchmark run (default widths: hidden 64, vocab 64, 5 symbols, 4 heads)."""
-    return Config(num_agents=agents, batch_size=batch_size or default_batch_size(agents), topology=topology,
-                  k_neighbors=min(k, agents - 1), device=device, compile="true" if compile else "false",
-                  amp=amp, timesteps=timesteps, shared_params=shared)
+    return Config(
+        num_agents=agents,
+        batch_size=default_batch_size(agents) if batch_size is None else batch_size,
+        topology=topology,
+        k_neighbors=k,
+        device=device,
+        compile="true" if compile else "false",
+        amp=amp,
+        timesteps=timesteps,
+        shared_params=shared,
+    )
 
 
 def build_trainer(cfg: Config) -> Trainer:
-    """A :class:`~gnncomm.train.Trainer` whose run folder is never written (no ``train()`` call)."""
-    from gnncomm.train import Trainer
+    """A :class:`~gnncomm.trainer.Trainer` whose run folder is never written (no ``train()`` call)."""
     trainer = Trainer(cfg, os.path.join(tempfile.gettempdir(), "gnncomm-bench-unused"))
     trainer.loss_module.set_topology(cfg.topology, cfg.k_neighbors, trainer.local_batch, trainer.rt.device)
     return trainer
@@ -200,9 +217,13 @@ def measure_trainers(trainers: Mapping[str, Trainer], *, steps: int = 5, warmup:
         if is_dynamic(cfg.topology):
             graph_fn, pos = trainer.loss_module.graph_fn, episode.state.pos
             graph = time_calls(lambda: graph_fn(pos), steps=3, warmup=1, device=device)
-        results[name] = {"first_step_s": first, "peak_mem_bytes": mem.peak_bytes, "mem_method": mem.method,
-                         "knn_time_s": cfg.timesteps * statistics.median(graph.wall),
-                         "knn_cpu_s": cfg.timesteps * statistics.median(graph.cpu)}
+        results[name] = {
+            "first_step_s": first,
+            "peak_mem_bytes": mem.peak_bytes,
+            "mem_method": mem.method,
+            "knn_time_s": cfg.timesteps * statistics.median(graph.wall),
+            "knn_cpu_s": cfg.timesteps * statistics.median(graph.cpu),
+        }
     device = next(iter(trainers.values())).rt.device
     for name, times in time_interleaved(calls, steps=steps, device=device).items():
         results[name].update(step_times_s=times.wall, step_cpu_times_s=times.cpu)
@@ -230,12 +251,22 @@ def _format_bytes(n: int | None) -> str:
         return "n/a"
     units = ["B", "KiB", "MiB", "GiB", "TiB"]
     i = min(int(math.log(max(n, 1), 1024)), len(units) - 1)
-    return f"{n / 1024 ** i:.1f} {units[i]}"
+    return f"{n / 1024**i:.1f} {units[i]}"
 
 
-def run_bench(agents: int = 1000, batch_size: int | None = None, topology: str = "knn", k: int = 4,
-              device: str = "cpu", compile: bool = False, amp: str = "none", steps: int = 5, warmup: int = 2,
-              timesteps: int = 5, shared: bool = True) -> dict[str, Any]:
+def run_bench(
+    agents: int = 1000,
+    batch_size: int | None = None,
+    topology: str = "knn",
+    k: int = 4,
+    device: str = "cpu",
+    compile: bool = False,
+    amp: str = "none",
+    steps: int = 5,
+    warmup: int = 2,
+    timesteps: int = 5,
+    shared: bool = True,
+) -> dict[str, Any]:
     """Measures the training step of one configuration; what ``gnncomm bench`` prints.
 
     Returns a JSON-ready dict: the configuration, the :func:`measure_trainer` figures, the thread
@@ -245,17 +276,29 @@ def run_bench(agents: int = 1000, batch_size: int | None = None, topology: str =
     trainer = build_trainer(cfg)
     dev = trainer.rt.device
     result: dict[str, Any] = {
-        "agents": cfg.num_agents, "batch_size": cfg.batch_size, "topology": cfg.topology, "k": cfg.k_neighbors,
-        "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-        "compile": trainer.rt.compile, "amp": amp, "timesteps": cfg.timesteps, "shared": cfg.shared_params,
-        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "agents": cfg.num_agents,
+        "batch_size": cfg.batch_size,
+        "topology": cfg.topology,
+        "k": cfg.k_neighbors,
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+        "compile": trainer.rt.compile,
+        "amp": amp,
+        "timesteps": cfg.timesteps,
+        "shared": cfg.shared_params,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
     }
     result.update(measure_trainer(trainer, steps=steps, warmup=warmup))
-    knn = f", kNN {100 * result['knn_share']:.0f}% of step" if result["knn_share"] is not None and is_dynamic(
-        cfg.topology) else ""
+    knn = (
+        f", kNN {100 * result['knn_share']:.0f}% of step"
+        if result["knn_share"] is not None and is_dynamic(cfg.topology)
+        else ""
+    )
     result["summary"] = (
         f"{result['agent_steps_per_s']:,.0f} agent-steps/s (N={cfg.num_agents}, B={cfg.batch_size}, "
         f"T={cfg.timesteps}, {cfg.topology}, {result['device_name']}, compile={trainer.rt.compile}, amp={amp}): "
         f"step {1e3 * result['step_time_s']:.1f} ms median of {steps}, peak memory "
-        f"{_format_bytes(result['peak_mem_bytes'])} [{result['mem_method']}]{knn}")
+        f"{_format_bytes(result['peak_mem_bytes'])} [{result['mem_method']}]{knn}"
+    )
     return result

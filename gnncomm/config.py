@@ -1,18 +1,40 @@
-"""The one typed configuration of a run: defaults, validation, files and overrides."""
+"""The one typed configuration of a run: defaults, validation, files and overrides.
+
+A config is built from up to three sources, later ones winning field by field (see
+:meth:`Config.from_sources`): a named preset (:data:`PRESETS`) < a config file (``.toml``, ``.yaml``/``.yml``,
+``.json``) < ``key=value`` overrides. The merged values are validated once: every error is one line naming
+the field, the value given and the allowed range, and is a ``ValueError`` or a ``TypeError``.
+"""
+
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
+import re
 import sys
 import typing
+import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-TOPOLOGY_NAMES = ("knn", "knearest", "ring", "full", "star", "grid", "small_world", "smallworld",
-                  "erdos_renyi", "er", "random_regular", "custom")
+import torch
+
+from gnncomm.checkpoint import atomic_write_text
+from gnncomm.topology import check_topology, from_networkx, topology_names
+
 AMP_CHOICES = ("none", "bf16", "fp16", "auto")
 COMPILE_CHOICES = ("auto", "true", "false")
+SEED_MAX = 2**63 - 1
+"""Largest seed: torch generators take seeds below 2**64, and evaluation adds small offsets to the seed."""
+_DEVICE = re.compile(r"auto|cpu|cuda(?::([0-9]+))?")
+
+
+class DisconnectedGraphWarning(UserWarning):
+    """``custom_edges`` form a graph in several connected components: some agents can never hear others."""
 
 
 @dataclass
@@ -29,7 +51,8 @@ class Config:
     """Neighbours per agent for knn (1 <= k < num_agents); degree for random_regular and small_world."""
     custom_edges: list = field(default_factory=list)
     """Edges [[senders...], [receivers...]] of one episode's graph for topology=custom (see
-    Config.with_graph to set them from networkx)."""
+    Config.with_graph to set them from networkx): at least one edge, no self-loops. A graph in several
+    connected components is accepted with a DisconnectedGraphWarning."""
     topology_schedule: list = field(default_factory=list)
     """Curriculum: [[step, topology, k], ...]; from each step on, that graph is used. Empty: no curriculum."""
     # --- language
@@ -43,9 +66,14 @@ class Config:
     """Width of the LSTM states, embeddings and heads."""
     shared_params: bool = True
     """One set of weights for all agents (True) or one per agent, batched (False)."""
+    estimator_input: str = "context"
+    """What the world estimator reads beside the heard context: context (the observation) or encoder (the
+    speaker's LSTM state, which already integrates the observation and what was heard before)."""
     agent_embedding_dim: int = 8
     """Agent-id embedding size with shared parameters (0 for none)."""
     # --- world
+    world: str = "swarm"
+    """The world to learn in: a name registered with gnncomm.world.register_world (swarm: SwarmWorld)."""
     timesteps: int = 5
     """Steps per episode (>= 1)."""
     latent_dim: int = 4
@@ -81,8 +109,9 @@ class Config:
     """Gumbel temperature at step 0."""
     temperature_end: float = 0.5
     """Gumbel temperature after annealing (exponential decay)."""
-    anneal_steps: int = 0
-    """Steps over which the temperature anneals; 0 means all steps."""
+    anneal_steps: int = 600
+    """Steps over which the temperature anneals (then it stays at temperature_end); 0 means the run's steps as
+    first started. Fixed when a run starts, so extending steps on resume continues the same schedule."""
     # --- survival selection (per-agent parameters only)
     selection_every: int = 0
     """Every this many steps, copy the fittest agents onto the weakest; 0 turns selection off."""
@@ -92,47 +121,49 @@ class Config:
     """Std of the Gaussian noise added to copied weights, relative to each tensor's std."""
     # --- runtime
     device: str = "auto"
-    """auto, cpu, cuda or cuda:N."""
+    """auto, cpu, cuda or cuda:N (N >= 0)."""
     amp: str = "auto"
     """Autocast dtype: none, bf16, fp16 (with GradScaler) or auto (bf16 on CUDA, none on CPU)."""
     compile: str = "auto"
-    """torch.compile the training step: true, false or auto (on for CUDA, off on the CPU)."""
+    """torch.compile the training step: true, false or auto (on for CUDA, off on the CPU); a bool is read as
+    true/false."""
     seed: int = 0
-    """Seed of every random draw."""
+    """Seed of every random draw, in [0, 2**63 - 1]."""
     log_every: int = 25
     """Steps between metric logs (the only host syncs)."""
     checkpoint_every: int = 200
     """Steps between checkpoints (also written at the end)."""
     eval_episodes: int = 512
     """Episodes for the final communication ablation."""
+    eval_every: int = 50
+    """Steps between live probes of the communication proof (world error with real and silenced messages
+    on a fixed held-out batch), at the first log step of each window and at the end; 0 turns them off."""
+    eval_batch: int = 64
+    """Held-out episodes of each live probe."""
 
     def __post_init__(self) -> None:
         self.validate()
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
-        """Raises ``ValueError``/``TypeError`` naming the first bad field and its allowed range."""
-        hints = typing.get_type_hints(Config)
+        """Checks (and normalises) every field; raises a one-line ``ValueError``/``TypeError`` naming the
+        first bad field, the value given and the allowed range."""
+        hints = _hints()
         for f in fields(self):
-            value, hint = getattr(self, f.name), hints[f.name]
-            if hint is bool and not isinstance(value, bool):
-                raise TypeError(f"{f.name} must be a bool, got {value!r}")
-            if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
-                raise TypeError(f"{f.name} must be an int, got {value!r}")
-            if hint is float:
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise TypeError(f"{f.name} must be a number, got {value!r}")
-                setattr(self, f.name, float(value))
-            if hint is str and not isinstance(value, str):
-                raise TypeError(f"{f.name} must be a string, got {value!r}")
-        self.topology = self.topology.lower()
-        self.amp, self.compile, self.device = self.amp.lower(), str(self.compile).lower(), self.device.lower()
+            setattr(self, f.name, _check_type(f.name, getattr(self, f.name), hints[f.name]))
+        self.world = self.world.strip().lower()
+        if not self.world:
+            raise ValueError("world must be a registered world name (e.g. 'swarm'), got ''")
+        self.amp, self.compile = self.amp.strip().lower(), self.compile.strip().lower()
+        self.device = check_device(self.device)
         _at_least(self, "num_agents", 2)
-        _choice(self, "topology", TOPOLOGY_NAMES)
+        self.topology = _topology_name("topology", self.topology)
         _at_least(self, "k_neighbors", 1)
         if self.k_neighbors >= self.num_agents:
-            raise ValueError(f"k_neighbors must be in [1, num_agents - 1 = {self.num_agents - 1}], "
-                             f"got {self.k_neighbors}")
+            raise ValueError(
+                f"k_neighbors must be in [1, num_agents - 1 = {self.num_agents - 1}], got {self.k_neighbors}"
+            )
+        check_topology(self.topology, self.num_agents, self.k_neighbors)  # names topology, num_agents, k_neighbors
         _at_least(self, "vocab_size", 2)
         _at_least(self, "msg_dim", 1)
         _at_least(self, "heads", 1)
@@ -140,12 +171,21 @@ class Config:
         if self.hidden_dim % self.heads:
             raise ValueError(f"heads must divide hidden_dim={self.hidden_dim}, got heads={self.heads}")
         _at_least(self, "agent_embedding_dim", 0)
+        _choice(self, "estimator_input", ("context", "encoder"))
         _at_least(self, "timesteps", 1)
         _at_least(self, "latent_dim", 1)
         if not 1 <= self.view_size <= self.latent_dim:
             raise ValueError(f"view_size must be in [1, latent_dim = {self.latent_dim}], got {self.view_size}")
-        for name in ("obs_noise", "arena_size", "weight_decay", "recon_weight", "world_weight", "comm_weight",
-                     "cluster_weight", "mutation_std"):
+        for name in (
+            "obs_noise",
+            "arena_size",
+            "weight_decay",
+            "recon_weight",
+            "world_weight",
+            "comm_weight",
+            "cluster_weight",
+            "mutation_std",
+        ):
             _at_least(self, name, 0.0)
         for name in ("lr", "max_grad_norm", "temperature_start", "temperature_end"):
             if not getattr(self, name) > 0:
@@ -156,30 +196,40 @@ class Config:
         _at_least(self, "selection_every", 0)
         _at_least(self, "selection_k", 1)
         if self.selection_every and 2 * self.selection_k > self.num_agents:
-            raise ValueError(f"selection_k must be in [1, num_agents // 2 = {self.num_agents // 2}], "
-                             f"got {self.selection_k}")
+            raise ValueError(
+                f"selection_k must be in [1, num_agents // 2 = {self.num_agents // 2}] when "
+                f"selection_every > 0, got {self.selection_k}"
+            )
         if self.selection_every and self.shared_params:
-            raise ValueError("selection_every > 0 needs per-agent weights: set shared_params=false")
+            raise ValueError(
+                f"selection_every={self.selection_every} needs per-agent weights: set "
+                "shared_params=false (or selection_every=0)"
+            )
         _choice(self, "amp", AMP_CHOICES)
-        if self.compile in ("1", "yes", "on"):
-            self.compile = "true"
-        if self.compile in ("0", "no", "off"):
-            self.compile = "false"
+        self.compile = {"1": "true", "yes": "true", "on": "true", "0": "false", "no": "false", "off": "false"}.get(
+            self.compile, self.compile
+        )
         _choice(self, "compile", COMPILE_CHOICES)
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise ValueError(f"device must be one of auto, cpu, cuda, cuda:N; got {self.device!r}")
-        _at_least(self, "seed", 0)
+        if not 0 <= self.seed <= SEED_MAX:
+            raise ValueError(f"seed must be in [0, 2**63 - 1], got {self.seed}")
         _at_least(self, "log_every", 1)
         _at_least(self, "checkpoint_every", 1)
         _at_least(self, "eval_episodes", 1)
+        _at_least(self, "eval_every", 0)
+        _at_least(self, "eval_batch", 1)
         self.topology_schedule = _validate_schedule(self.topology_schedule, self.num_agents)
-        self.custom_edges = _validate_edges(self.custom_edges, self.num_agents,
-                                            "custom" in [self.topology] + [s[1] for s in self.topology_schedule])
+        scheduled = [name for _, name, _ in self.topology_schedule]
+        self.custom_edges = _validate_edges(
+            self.custom_edges,
+            self.num_agents,
+            "topology" if self.topology == "custom" else "topology_schedule" if "custom" in scheduled else None,
+        )
 
     # ------------------------------------------------------------------ derived
-    def temperature(self, step: int) -> float:
-        """The Gumbel temperature at ``step``: exponential decay from start to end, then constant."""
-        span = self.anneal_steps or self.steps
+    def temperature(self, step: int, span: int | None = None) -> float:
+        """The Gumbel temperature at ``step``: exponential decay from start to end over ``span`` steps (by
+        default ``anneal_steps``, or ``steps`` when that is 0), then constant."""
+        span = span or self.anneal_steps or self.steps
         frac = min(max(step, 0) / max(span, 1), 1.0)
         return self.temperature_start * (self.temperature_end / self.temperature_start) ** frac
 
@@ -192,120 +242,355 @@ class Config:
         return name, k
 
     def with_graph(self, graph: Any) -> Config:
-        """A copy that communicates over ``graph`` (a networkx graph, or an ``edge_index [2, E]``).
+        """A copy that communicates over ``graph``: a networkx graph, or an ``edge_index`` LongTensor ``[2, E]``.
 
-        ``num_agents`` becomes the graph's node count; an undirected graph gives both directions.
+        With a networkx graph, ``num_agents`` becomes its node count (nodes relabelled ``0 .. N-1`` as
+        :func:`gnncomm.topology.from_networkx` does) and an undirected edge gives both directions; an
+        ``edge_index`` keeps ``num_agents``. The graph needs at least one edge; one in several connected
+        components gives a :class:`DisconnectedGraphWarning`.
         """
-        import torch
-
-        from gnncomm.topology import from_networkx
-        edge_index = graph if isinstance(graph, torch.Tensor) else from_networkx(graph)
-        num_agents = int(graph.number_of_nodes()) if hasattr(graph, "number_of_nodes") else self.num_agents
-        return self.with_overrides({"topology": "custom", "custom_edges": edge_index.tolist(),
-                                    "num_agents": num_agents,
-                                    "k_neighbors": min(self.k_neighbors, num_agents - 1)})
+        if isinstance(graph, torch.Tensor):
+            if graph.dim() != 2 or graph.size(0) != 2:
+                raise ValueError(
+                    f"graph must be a networkx graph or an edge_index of shape [2, E], "
+                    f"got a tensor of shape {tuple(graph.shape)}"
+                )
+            if graph.is_floating_point() or graph.is_complex() or graph.dtype == torch.bool:
+                raise TypeError(f"graph edge_index must hold int agent ids, got dtype {graph.dtype}")
+            edges, num_agents = graph.tolist(), self.num_agents
+        elif hasattr(graph, "number_of_nodes") and hasattr(graph, "edges"):
+            edges, num_agents = from_networkx(graph).tolist(), int(graph.number_of_nodes())
+        else:
+            raise TypeError(
+                f"graph must be a networkx graph or an edge_index LongTensor [2, E], got {type(graph).__name__}"
+            )
+        return self.with_overrides(
+            {
+                "topology": "custom",
+                "custom_edges": edges,
+                "num_agents": num_agents,
+                "k_neighbors": max(1, min(self.k_neighbors, num_agents - 1)),
+            }
+        )
 
     # ------------------------------------------------------------------ I/O
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def to_json(self) -> str:
+        """The config as JSON text (validated first, so it never holds ``NaN`` or ``Infinity``)."""
+        self.validate()
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+
     def save(self, path: str | Path) -> None:
-        """Writes the config as JSON (a YAML/TOML reader also accepts it via :meth:`load`)."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        """Writes :meth:`to_json` atomically (a reader sees the old file or the new one, never half of one)."""
+        atomic_write_text(path, self.to_json())
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Config:
+    def from_dict(cls, data: Mapping[str, Any]) -> Config:
+        """A validated config from ``{field: value}``; missing fields keep their defaults."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a config must be a mapping of field: value, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted((repr(k), k) for k in data if k not in known)
         if unknown:
-            raise ValueError(f"unknown config field(s) {unknown}; allowed fields: {sorted(known)}")
+            hint = _did_you_mean(unknown[0][1]) if len(unknown) == 1 else ""
+            raise ValueError(
+                f"unknown config field(s) {', '.join(r for r, _ in unknown)}{hint}; allowed fields: {sorted(known)}"
+            )
         return cls(**data)
 
     @classmethod
     def load(cls, path: str | Path) -> Config:
-        """Reads a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file."""
+        """Reads a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file (see :func:`read_config_file`)."""
         return cls.from_dict(read_config_file(path))
 
-    def with_overrides(self, overrides: list[str] | dict[str, Any]) -> Config:
-        """A copy with ``key=value`` strings (or a dict) applied; values are parsed by field type."""
+    @classmethod
+    def from_sources(
+        cls,
+        *,
+        preset: str | None = None,
+        path: str | Path | None = None,
+        overrides: Iterable[str] | Mapping[str, Any] = (),
+    ) -> Config:
+        """The config of ``gnncomm train``: defaults < ``preset`` < the file at ``path`` < ``overrides``.
+
+        Each source replaces the fields it names and keeps the others; the merged values are validated
+        once, so an override may fix a combination that the file alone would not allow.
+
+        Example:
+            >>> Config.from_sources(preset="tiny", overrides=["batch_size=4"]).batch_size
+            4
+        """
+        data: dict[str, Any] = {}
+        if preset is not None:
+            if preset not in PRESETS:
+                raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+            data.update(PRESETS[preset])
+        if path is not None:
+            data.update(read_config_file(path))
+        data.update(parse_overrides(overrides))
+        return cls.from_dict(data)
+
+    def with_overrides(self, overrides: Iterable[str] | Mapping[str, Any]) -> Config:
+        """A copy with ``key=value`` strings (or a dict) applied; see :func:`parse_overrides`."""
         data = self.to_dict()
-        items = overrides.items() if isinstance(overrides, dict) else map(_split_override, overrides)
-        hints = typing.get_type_hints(Config)
-        for key, value in items:
-            key = key.replace("-", "_")
-            if key not in hints:
-                raise ValueError(f"unknown config field {key!r}; allowed fields: {sorted(hints)}")
-            data[key] = _parse(key, value, hints[key]) if isinstance(value, str) else value
+        data.update(parse_overrides(overrides))
         return Config.from_dict(data)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
-    "gpu": {"batch_size": 256, "steps": 5000, "compile": "true", "amp": "bf16", "device": "cuda",
-            "hidden_dim": 128, "eval_episodes": 4096},
-    "tiny": {"num_agents": 4, "k_neighbors": 2, "batch_size": 8, "steps": 20, "hidden_dim": 16,
-             "vocab_size": 8, "msg_dim": 3, "timesteps": 3, "log_every": 5, "checkpoint_every": 10,
-             "eval_episodes": 16},
+    "gpu": {
+        "batch_size": 256,
+        "steps": 5000,
+        "compile": "true",
+        "amp": "bf16",
+        "device": "cuda",
+        "hidden_dim": 128,
+        "eval_episodes": 4096,
+    },
+    "tiny": {
+        "num_agents": 4,
+        "k_neighbors": 2,
+        "batch_size": 8,
+        "steps": 20,
+        "hidden_dim": 16,
+        "vocab_size": 8,
+        "msg_dim": 3,
+        "timesteps": 3,
+        "log_every": 5,
+        "checkpoint_every": 10,
+        "eval_episodes": 16,
+    },
 }
 
 
+def check_device(device: str, *, name: str = "device") -> str:
+    """``device`` normalised (``auto``, ``cpu``, ``cuda`` or ``cuda:N``, N >= 0), else a one-line ``ValueError``.
+
+    Only the spelling is checked here; whether CUDA is present is known when the run starts.
+
+    Example:
+        >>> check_device(" CUDA:01 ")
+        'cuda:1'
+    """
+    if not isinstance(device, str):
+        raise TypeError(f"{name} must be a string (auto, cpu, cuda or cuda:N), got {_show(device)}")
+    match = _DEVICE.fullmatch(device.strip().lower())
+    if match is None:
+        raise ValueError(f"{name} must be one of auto, cpu, cuda, cuda:N with N >= 0; got {device!r}")
+    return f"cuda:{int(match.group(1))}" if match.group(1) is not None else match.group(0)
+
+
+def parse_overrides(overrides: Iterable[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """``["key=value", ...]`` (or a dict) as ``{field: value}``, each value parsed by its field's type.
+
+    Keys may use ``-`` for ``_``. Ints, floats and bools are parsed from text (``true/false``, ``yes/no``,
+    ``on/off``, ``1/0``), lists as YAML flow lists (``[[0, 1], [1, 2]]``); a non-text value in a dict is
+    kept as given. A field given twice is an error, not a silent last-one-wins.
+    """
+    if isinstance(overrides, (str, bytes)):
+        raise TypeError(f"overrides must be a list of 'key=value' strings or a dict, got {_show(overrides)}")
+    if isinstance(overrides, Mapping):
+        items = list(overrides.items())
+    else:
+        items = [_split_override(item) for item in overrides]
+    hints = _hints()
+    out: dict[str, Any] = {}
+    for raw, value in items:
+        if not isinstance(raw, str):
+            raise TypeError(f"config field names must be strings, got {_show(raw)}")
+        key = raw.strip().replace("-", "_")
+        if key not in hints:
+            raise ValueError(f"unknown config field {key!r}{_did_you_mean(key)}; allowed fields: {sorted(hints)}")
+        parsed = _parse(key, value, hints[key]) if isinstance(value, str) else value
+        if key in out:
+            raise ValueError(
+                f"{key} is given twice ({key}={_show(out[key])} and {key}={_show(parsed)}); give each field once"
+            )
+        out[key] = parsed
+    return out
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The ``{field: value}`` mapping of a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file (not yet validated).
+
+    Malformed files, duplicate keys and anything but a mapping at the top raise a one-line ``ValueError``
+    naming the file; a missing file raises ``FileNotFoundError``.
+    """
     path = Path(path)
+    shown = repr(str(path))
     if not path.is_file():
-        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-    text = path.read_text()
+        raise FileNotFoundError(
+            f"config file {shown} does not exist" if not path.exists() else f"config file {shown} is not a file"
+        )
     suffix = path.suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml", ".json"):
+        raise ValueError(f"config file must end in .toml, .yaml, .yml or .json, got {shown}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"config file {shown} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read config file {shown}: {exc.strerror or exc}") from None
     if suffix == ".toml":
         if sys.version_info >= (3, 11):
             import tomllib
         else:  # pragma: no cover
             import tomli as tomllib
-        data = tomllib.loads(text)
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:  # also duplicate keys
+            raise ValueError(f"config file {shown} is not valid TOML: {_one_line(exc)}") from None
     elif suffix in (".yaml", ".yml"):
-        import yaml
-        data = yaml.safe_load(text) or {}
-    elif suffix == ".json":
-        data = json.loads(text)
+        data = _load_yaml(text, f"config file {shown}")
+        data = {} if data is None else data
     else:
-        raise ValueError(f"config file must end in .toml, .yaml, .yml or .json, got {str(path)!r}")
+        try:
+            # NaN and Infinity are read, so that validation names the field that holds them.
+            data = json.loads(text, object_pairs_hook=_unique_json_object)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"config file {shown} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
+        except _DuplicateKeyError as exc:
+            raise ValueError(f"config file {shown}: {exc}") from None
+        except RecursionError:
+            raise ValueError(f"config file {shown} is nested too deeply") from None
     if not isinstance(data, dict):
-        raise ValueError(f"config file {str(path)!r} must hold a mapping of field = value")
+        raise ValueError(f"config file {shown} must hold a mapping of field: value, got {type(data).__name__}")
     return data
 
 
-def _split_override(item: str) -> tuple[str, str]:
+# ---------------------------------------------------------------------- helpers
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(Config)
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters so that an error stays one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _did_you_mean(key: Any) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(key), _hints(), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _check_type(name: str, value: Any, hint: Any) -> Any:
+    """``value`` converted to the field's type (int, float, bool, str, list), else a ``TypeError``."""
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be a bool, got {_show(value)}")
+    elif hint is int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an int, got {_show(value)} ({type(value).__name__})")
+        value = int(value)
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a number, got {_show(value)} ({type(value).__name__})")
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ValueError(f"{name} must be a finite number, got {_show(value)}") from None
+        if not math.isfinite(value):  # NaN and infinities: no field of a run means anything with them
+            raise ValueError(f"{name} must be a finite number, got {value}")
+    elif hint is str:
+        if name == "compile" and isinstance(value, bool):  # `compile: true` in a YAML or TOML file
+            value = "true" if value else "false"
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a string, got {_show(value)} ({type(value).__name__})")
+    elif hint is list:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"{name} must be a list, got {_show(value)} ({type(value).__name__})")
+        value = list(value)
+    return value
+
+
+def _split_override(item: Any) -> tuple[str, str]:
+    if not isinstance(item, str):
+        raise TypeError(f"an override must be a 'key=value' string, got {_show(item)}")
     if "=" not in item:
-        raise ValueError(f"override must look like key=value, got {item!r}")
+        raise ValueError(f"override must look like key=value, got {_show(item)}")
     key, value = item.split("=", 1)
     return key.strip(), value.strip()
 
 
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
 def _parse(key: str, value: str, hint: Any) -> Any:
+    """``value`` (text) read as the type of field ``key``."""
+    expected = {bool: "a bool (true/false)", int: "an int", float: "a number", list: "a list"}.get(hint)
     try:
         if hint is bool:
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
+            return _BOOLS[value.strip().lower()]
         if hint is int:
             return int(value)
         if hint is float:
             return float(value)
-        if hint is list:
-            import yaml
-            parsed = yaml.safe_load(value)
-            if not isinstance(parsed, list):
-                raise ValueError
-            return parsed
-    except ValueError:
-        raise ValueError(f"{key} expects a {getattr(hint, '__name__', hint)}, got {value!r}") from None
+    except (KeyError, ValueError):
+        raise ValueError(f"{key} expects {expected}, got {_show(value)}") from None
+    if hint is list:
+        parsed = _load_yaml(value, key)
+        if not isinstance(parsed, list):
+            raise ValueError(f"{key} expects a list such as [[0, 1], [1, 0]], got {_show(value)}")
+        return parsed
     return value
+
+
+class _DuplicateKeyError(ValueError):
+    """A key given twice in one mapping of a YAML or JSON text."""
+
+
+def _load_yaml(text: str, what: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys; any failure is a one-line ``ValueError`` naming ``what``."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+            seen: list = []
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if any(key == other for other in seen):
+                    raise _DuplicateKeyError(
+                        f"{what}: duplicate key {_show(key)} at line {key_node.start_mark.line + 1}"
+                    )
+                seen.append(key)
+            return super().construct_mapping(node, deep=deep)
+
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+    except _DuplicateKeyError:
+        raise
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        raise ValueError(f"{what} is not valid YAML: {exc.problem or exc.context}{where}") from None
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:  # e.g. !!timestamp 2020-13-01
+        raise ValueError(f"{what} is not valid YAML: {_one_line(exc) or type(exc).__name__}") from None
+
+
+def _unique_json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKeyError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
 
 
 def _at_least(cfg: Config, name: str, low: float) -> None:
     value = getattr(cfg, name)
-    if value < low:
+    if not value >= low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
 
 
@@ -314,40 +599,94 @@ def _choice(cfg: Config, name: str, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(cfg, name)!r}")
 
 
-def _validate_edges(edges: list, num_agents: int, required: bool) -> list:
-    if not isinstance(edges, (list, tuple)):
-        raise TypeError(f"custom_edges must be [[senders...], [receivers...]], got {type(edges).__name__}")
+def _topology_name(name: str, value: Any) -> str:
+    """A topology name as the registry matches it (case-insensitive, ``-`` read as ``_``); aliases are kept."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {list(topology_names())}, got {_show(value)}")
+    key = value.strip().lower().replace("-", "_")
+    if key not in topology_names():
+        raise ValueError(f"{name} must be one of {list(topology_names())}, got {_show(value)}")
+    return key
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _validate_edges(edges: list, num_agents: int, used_by: str | None) -> list:
+    """``custom_edges`` checked against ``num_agents``; ``used_by`` names the field that needs them, if any."""
+    shape = "custom_edges must be two equally long lists [[senders...], [receivers...]]"
     if not edges:
-        if required:
+        if used_by == "topology":
             raise ValueError("topology=custom needs custom_edges (use Config.with_graph(networkx_graph))")
+        if used_by:
+            raise ValueError(
+                "topology_schedule uses custom, which needs custom_edges (use Config.with_graph(networkx_graph))"
+            )
         return []
-    if len(edges) != 2 or len(edges[0]) != len(edges[1]):
-        raise ValueError("custom_edges must be two equally long lists [[senders...], [receivers...]]")
+    if len(edges) != 2 or not all(isinstance(row, (list, tuple)) for row in edges) or len(edges[0]) != len(edges[1]):
+        raise ValueError(f"{shape}, got {_show(edges)}")
     flat = [*edges[0], *edges[1]]
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in flat):
-        raise TypeError("custom_edges must hold int agent ids")
-    if flat and not 0 <= min(flat) <= max(flat) < num_agents:
-        raise ValueError(f"custom_edges agent ids must be in [0, num_agents - 1 = {num_agents - 1}], "
-                         f"got range [{min(flat)}, {max(flat)}]")
-    if any(s == r for s, r in zip(*edges)):
-        raise ValueError("custom_edges must not contain self-loops")
-    return [list(edges[0]), list(edges[1])]
+    bad = [v for v in flat if not _is_int(v)]
+    if bad:
+        raise TypeError(f"custom_edges must hold int agent ids, got {_show(bad[0])} ({type(bad[0]).__name__})")
+    if not flat:
+        raise ValueError("custom_edges must hold at least one edge, got [[], []]")
+    if not 0 <= min(flat) <= max(flat) < num_agents:
+        raise ValueError(
+            f"custom_edges agent ids must be in [0, num_agents - 1 = {num_agents - 1}], "
+            f"got range [{min(flat)}, {max(flat)}]"
+        )
+    senders, receivers = [int(v) for v in edges[0]], [int(v) for v in edges[1]]
+    loops = [s for s, r in zip(senders, receivers) if s == r]
+    if loops:
+        raise ValueError(f"custom_edges must not contain self-loops, got {loops[0]} -> {loops[0]}")
+    if used_by:
+        components = _count_components(senders, receivers, num_agents)
+        if components > 1:
+            warnings.warn(
+                f"custom_edges: the graph on num_agents={num_agents} agents has {components} connected "
+                "components; agents in different components never hear each other",
+                DisconnectedGraphWarning,
+                stacklevel=5,
+            )
+    return [senders, receivers]
+
+
+def _count_components(senders: list[int], receivers: list[int], num_agents: int) -> int:
+    """Connected components of the graph with edge directions ignored (union-find over the agents on an edge;
+    every other agent is a component of its own)."""
+    parent: dict[int, int] = {}
+
+    def root(i: int) -> int:
+        parent.setdefault(i, i)
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for s, r in zip(senders, receivers):
+        parent[root(s)] = root(r)
+    return sum(root(i) == i for i in list(parent)) + num_agents - len(parent)
 
 
 def _validate_schedule(schedule: list, num_agents: int) -> list:
-    if not isinstance(schedule, (list, tuple)):
-        raise TypeError(f"topology_schedule must be a list of [step, topology, k], got {schedule!r}")
     out, last = [], -1
-    for entry in schedule:
+    for i, entry in enumerate(schedule):
         if not (isinstance(entry, (list, tuple)) and len(entry) == 3):
-            raise ValueError(f"topology_schedule entries must be [step, topology, k], got {entry!r}")
+            raise ValueError(f"topology_schedule entries must be [step, topology, k], got {_show(entry)}")
         step, name, k = entry
-        if not isinstance(step, int) or step <= last:
-            raise ValueError(f"topology_schedule steps must be increasing ints >= 0, got {step!r}")
-        if str(name).lower() not in TOPOLOGY_NAMES:
-            raise ValueError(f"topology_schedule topology must be one of {list(TOPOLOGY_NAMES)}, got {name!r}")
-        if not isinstance(k, int) or not 1 <= k < num_agents:
-            raise ValueError(f"topology_schedule k must be in [1, {num_agents - 1}], got {k!r}")
-        out.append([step, str(name).lower(), k])
+        if not _is_int(step) or step <= last:
+            raise ValueError(f"topology_schedule steps must be increasing ints >= 0, got {_show(step)} in entry {i}")
+        name = _topology_name(f"topology_schedule entry {i} topology", name)
+        if not _is_int(k) or not 1 <= k < num_agents:
+            raise ValueError(
+                f"topology_schedule k must be in [1, num_agents - 1 = {num_agents - 1}], got {_show(k)} in entry {i}"
+            )
+        try:
+            check_topology(name, num_agents, int(k))
+        except ValueError as exc:
+            raise ValueError(f"topology_schedule entry {i} {[step, name, k]}: {exc}") from None
+        out.append([int(step), name, int(k)])
         last = step
     return out

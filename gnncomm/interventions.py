@@ -2,9 +2,10 @@
 
 Each returns a function ``message -> message`` for :meth:`gnncomm.CommSystem.forward`'s ``intervene``.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -31,10 +32,12 @@ def silence() -> Intervention:
 
 def knockout(agent: int | Tensor, num_agents: int) -> Intervention:
     """Agent(s) ``agent`` of every episode say nothing; the others are untouched."""
+
     def apply(message: Tensor) -> Tensor:
         ids = torch.arange(message.size(0), device=message.device) % num_agents
         mute = torch.isin(ids, torch.as_tensor(agent, device=message.device).view(-1))
         return torch.where(mute.view(-1, 1, 1), silence_like(message), message)
+
     return apply
 
 
@@ -44,6 +47,7 @@ def shuffle_episodes(num_agents: int, *, generator: torch.Generator) -> Interven
     The permutation of episodes is a derangement drawn once from ``generator`` per call of the
     returned function, so a message never stays in its own episode (for ``B >= 2``).
     """
+
     def apply(message: Tensor) -> Tensor:
         B = message.size(0) // num_agents
         shift = int(torch.randint(1, max(B, 2), (1,), generator=generator)) if B > 1 else 0
@@ -52,4 +56,5 @@ def shuffle_episodes(num_agents: int, *, generator: torch.Generator) -> Interven
         source = torch.empty_like(perm)
         source[perm] = target
         return message.view(B, num_agents, *message.shape[1:])[source.to(message.device)].view_as(message)
+
     return apply

@@ -1,8 +1,13 @@
-"""Matplotlib figures of a run (Agg backend, files only)."""
+"""Matplotlib figures of a run (Agg backend, files only).
+
+Every figure has axis labels and a title that says what is shown. Attention graphs point along message
+flow, ``speaker -> listener``, with the names of :mod:`gnncomm.metrics.graph` (``attention_received``...).
+"""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -11,32 +16,55 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def plot_topology(pos: np.ndarray, edge_index: np.ndarray, weight: np.ndarray, path: str | Path, *,
-                  hubs: Sequence[int] = (), relays: Sequence[int] = (), title: str = "") -> None:
+def plot_topology(
+    pos: np.ndarray,
+    edge_index: np.ndarray,
+    weight: np.ndarray,
+    path: str | Path,
+    *,
+    hubs: Sequence[int] = (),
+    relays: Sequence[int] = (),
+    title: str = "",
+) -> None:
     """The communication graph of one episode: agents at their positions, edges by attention weight.
 
     Args:
         pos: positions ``[N, 2]``.
-        edge_index: ``[2, E]`` (sender, receiver) within the episode.
-        weight: attention per edge ``[E]`` (mean over heads), in ``[0, 1]``.
+        edge_index: ``[2, E]`` (speaker, listener) within the episode.
+        weight: attention per edge ``[E]`` (mean over heads), in ``[0, 1]``: what the listener pays the speaker.
         hubs, relays: agent ids to mark.
+        title: the figure's title (a default one if empty).
     """
     fig, ax = plt.subplots(figsize=(6, 6))
     w = np.asarray(weight, dtype=float)
     wmax = max(float(w.max()) if w.size else 1.0, 1e-9)
     for (s, r), a in zip(edge_index.T, w):
-        ax.annotate("", xy=pos[r], xytext=pos[s],
-                    arrowprops=dict(arrowstyle="-|>", color=plt.cm.viridis(a / wmax), lw=0.5 + 3.0 * a / wmax,
-                                    alpha=0.3 + 0.7 * a / wmax, shrinkA=6, shrinkB=6))
-    received = np.zeros(len(pos))  # attention an agent's messages receive from its listeners
+        ax.annotate(
+            "",
+            xy=pos[r],
+            xytext=pos[s],
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": plt.cm.viridis(a / wmax),
+                "lw": 0.5 + 3.0 * a / wmax,
+                "alpha": 0.3 + 0.7 * a / wmax,
+                "shrinkA": 6,
+                "shrinkB": 6,
+            },
+        )
+    received = np.zeros(len(pos))  # attention_received: what an agent's listeners pay it
     np.add.at(received, edge_index[0].astype(int), w)
-    colors = ["tab:red" if i in set(hubs) else "tab:orange" if i in set(relays) else "tab:blue"
-              for i in range(len(pos))]
-    ax.scatter(pos[:, 0], pos[:, 1], s=80 + 400 * received / max(received.max(), 1e-9), c=colors, zorder=3,
-               edgecolors="k")
+    colors = [
+        "tab:red" if i in set(hubs) else "tab:orange" if i in set(relays) else "tab:blue" for i in range(len(pos))
+    ]
+    ax.scatter(
+        pos[:, 0], pos[:, 1], s=80 + 400 * received / max(received.max(), 1e-9), c=colors, zorder=3, edgecolors="k"
+    )
     for i, p in enumerate(pos):
         ax.text(p[0], p[1], str(i), ha="center", va="center", fontsize=7, color="w", zorder=4)
-    ax.set_title(title or "communication graph (size: attention received; red hub, orange relay)")
+    ax.set_title(title or "communication graph (size: attention_received; red hub, orange relay)", fontsize=9)
+    ax.set_xlabel("x position")
+    ax.set_ylabel("y position")
     ax.set_aspect("equal")
     sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0, wmax))
     fig.colorbar(sm, ax=ax, shrink=0.7, label="attention weight")
@@ -50,14 +78,22 @@ def plot_training(history: Sequence[dict[str, float]], path: str | Path) -> None
     if not history:
         return
     steps = [row["step"] for row in history]
-    panels = [("loss", "total loss"), ("world", "world prediction MSE"), ("recon", "reconstruction MSE"),
-              ("comm", "communication cost"), ("dispersion", "swarm dispersion"), ("vocab_usage", "vocab usage")]
+    panels = [
+        ("loss", "total loss"),
+        ("world", "world prediction MSE"),
+        ("recon", "reconstruction MSE"),
+        ("comm", "communication cost"),
+        ("reward", "cooperative reward"),
+        ("vocab_usage", "vocab usage"),
+    ]
     fig, axes = plt.subplots(2, 3, figsize=(12, 6))
     for ax, (key, label) in zip(axes.flat, panels):
         ax.plot(steps, [row.get(key, np.nan) for row in history])
         ax.set_title(label)
-        ax.set_xlabel("step")
+        ax.set_xlabel("training step")
+        ax.set_ylabel(key)
         ax.grid(alpha=0.3)
+    fig.suptitle("training progress (logged rows, Gumbel-sampled messages)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -74,17 +110,19 @@ def _mark_agents(ax, labels: Sequence, hubs: Sequence[int], relays: Sequence[int
             tick.set_color("tab:orange")
 
 
-def plot_attention_heatmap(matrix: np.ndarray, path: str | Path, *, hubs: Sequence[int] = (),
-                           relays: Sequence[int] = (), title: str = "") -> None:
+def plot_attention_heatmap(
+    matrix: np.ndarray, path: str | Path, *, hubs: Sequence[int] = (), relays: Sequence[int] = (), title: str = ""
+) -> None:
     """Agent x agent mean attention: row = listener, column = speaker; blank where they never met.
 
     Args:
-        matrix: ``[N, N]`` mean attention, ``NaN`` for pairs that were never neighbours.
+        matrix: ``[N, N]`` mean attention ``[listener, speaker]``, ``NaN`` for pairs that were never neighbours.
         hubs, relays: agent ids whose labels are coloured red and orange.
+        title: the figure's title (a default one if empty).
     """
     m = np.ma.masked_invalid(np.asarray(matrix, dtype=float))
     N = m.shape[0]
-    fig, ax = plt.subplots(figsize=(1.6 + 0.35 * min(N, 40), 1.2 + 0.35 * min(N, 40)))
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 + 0.35 * min(N, 40)), max(3.5, 1.2 + 0.35 * min(N, 40))))
     image = ax.imshow(m, cmap="viridis", vmin=0.0, interpolation="nearest")
     fig.colorbar(image, ax=ax, shrink=0.8, label="mean attention")
     if N <= 40:
@@ -94,15 +132,23 @@ def plot_attention_heatmap(matrix: np.ndarray, path: str | Path, *, hubs: Sequen
         _mark_agents(ax, range(N), hubs, relays, "y")
     ax.set_xlabel("speaker (attended to)")
     ax.set_ylabel("listener")
-    ax.set_title(title or "mean attention by agent id (red: hub, orange: relay)", fontsize=9)
+    ax.set_title(
+        title or "mean attention the listener pays the speaker\nby agent id (red: hub, orange: relay)", fontsize=8
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def plot_vocab_over_training(steps: Sequence[float], vocab_usage: Sequence[float], entropy_bits: Sequence[float],
-                             path: str | Path, *, vocab_size: int | None = None,
-                             evaluation: tuple[float, float, float] | None = None) -> None:
+def plot_vocab_over_training(
+    steps: Sequence[float],
+    vocab_usage: Sequence[float],
+    entropy_bits: Sequence[float],
+    path: str | Path,
+    *,
+    vocab_size: int | None = None,
+    evaluation: tuple[float, float, float] | None = None,
+) -> None:
     """Vocabulary usage and symbol entropy against the training step (the language narrowing).
 
     Args:
@@ -119,13 +165,28 @@ def plot_vocab_over_training(steps: Sequence[float], vocab_usage: Sequence[float
         right = ax.twinx()
         right.plot(steps, entropy_bits, "s-", color="tab:green", ms=3, label="symbol entropy (bits)")
         if evaluation is not None:
-            ax.plot([evaluation[0]], [evaluation[1]], "*", color="tab:blue", ms=12, mec="k",
-                    label="usage, greedy evaluation")
-            right.plot([evaluation[0]], [evaluation[2]], "*", color="tab:green", ms=12, mec="k",
-                       label="entropy, greedy evaluation")
+            ax.plot(
+                [evaluation[0]],
+                [evaluation[1]],
+                "*",
+                color="tab:blue",
+                ms=12,
+                mec="k",
+                label="usage, greedy evaluation",
+            )
+            right.plot(
+                [evaluation[0]],
+                [evaluation[2]],
+                "*",
+                color="tab:green",
+                ms=12,
+                mec="k",
+                label="entropy, greedy evaluation",
+            )
         if vocab_size:
-            right.axhline(np.log2(vocab_size), color="tab:green", ls=":", lw=1,
-                          label=f"log2 V = {np.log2(vocab_size):.1f}")
+            right.axhline(
+                np.log2(vocab_size), color="tab:green", ls=":", lw=1, label=f"log2 V = {np.log2(vocab_size):.1f}"
+            )
         right.set_ylim(bottom=0)
         right.set_ylabel("symbol entropy (bits)")
         lines = ax.get_legend_handles_labels()
@@ -133,7 +194,7 @@ def plot_vocab_over_training(steps: Sequence[float], vocab_usage: Sequence[float
         ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize=8)
     ax.set_xlabel("training step")
     ax.set_ylabel("fraction of symbols used")
-    ax.set_title("vocabulary over training")
+    ax.set_title("vocabulary usage and symbol entropy over training")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -141,10 +202,15 @@ def plot_vocab_over_training(steps: Sequence[float], vocab_usage: Sequence[float
 
 
 def plot_symbol_transitions(counts: np.ndarray, path: str | Path, *, title: str = "") -> None:
-    """``P(s_j+1 = b | s_j = a)`` over the symbols that occur, from a ``[V, V]`` count matrix."""
+    """``P(s_j+1 = b | s_j = a)`` over the symbols that occur, from a ``[V, V]`` count matrix.
+
+    ``title`` replaces the default title (and is written in the empty plot when no symbol occurs).
+    """
     counts = np.asarray(counts, dtype=float)
     used = np.nonzero((counts.sum(0) + counts.sum(1)) > 0)[0]
     fig, ax = plt.subplots(figsize=(2 + 0.25 * min(max(len(used), 4), 48),) * 2)
+    default = "symbol transitions within messages, P(s_j+1 | s_j) (0 = silence)"
+    ax.set_title(title or default, fontsize=9)
     if used.size == 0:
         ax.text(0.5, 0.5, title or "no transitions", ha="center", va="center", transform=ax.transAxes)
     else:
@@ -156,7 +222,6 @@ def plot_symbol_transitions(counts: np.ndarray, path: str | Path, *, title: str 
         if used.size <= 48:
             ax.set_xticks(range(used.size), [str(v) for v in used], fontsize=7, rotation=90)
             ax.set_yticks(range(used.size), [str(v) for v in used], fontsize=7)
-        ax.set_title(title or "symbol transitions within messages (j -> j+1, 0 = silence)", fontsize=9)
     ax.set_xlabel("symbol at j+1")
     ax.set_ylabel("symbol at j")
     fig.tight_layout()
@@ -164,14 +229,20 @@ def plot_symbol_transitions(counts: np.ndarray, path: str | Path, *, title: str 
     plt.close(fig)
 
 
-def plot_knockout_vs_centrality(knockout: Sequence[float], knockout_se: Sequence[float],
-                                centralities: dict[str, Sequence[float]], path: str | Path, *,
-                                hubs: Sequence[int] = (), relays: Sequence[int] = ()) -> None:
+def plot_knockout_vs_centrality(
+    knockout: Sequence[float],
+    knockout_se: Sequence[float],
+    centralities: dict[str, Sequence[float]],
+    path: str | Path,
+    *,
+    hubs: Sequence[int] = (),
+    relays: Sequence[int] = (),
+) -> None:
     """Causal importance (world-error increase when an agent is silenced) against each centrality.
 
     Args:
         knockout, knockout_se: per agent id ``0..N-1``, the knock-out effect and its standard error.
-        centralities: panel title -> per-agent centrality.
+        centralities: centrality name (e.g. ``"attention_received"``, the x-axis label) -> per-agent values.
         hubs, relays: agent ids drawn red and orange.
     """
     k = np.asarray(knockout, dtype=float)
@@ -185,8 +256,9 @@ def plot_knockout_vs_centrality(knockout: Sequence[float], knockout_se: Sequence
         for a in range(k.size):
             ax.annotate(str(a), (x[a], k[a]), xytext=(4, 3), textcoords="offset points", fontsize=7)
         ax.axhline(0.0, color="0.5", lw=0.8, ls="--")
+        ax.set_title(f"knockout_delta vs {label}", fontsize=9)
         ax.set_xlabel(label)
-        ax.set_ylabel("knockout: world MSE increase")
+        ax.set_ylabel("knockout_delta: world MSE increase")
         ax.grid(alpha=0.3)
     fig.suptitle("causal importance vs centrality (red: hub, orange: relay; bars: 1 s.e.)", fontsize=10)
     fig.tight_layout()

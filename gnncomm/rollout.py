@@ -1,7 +1,10 @@
-"""Episodes: sampling their randomness, rolling them out, and the losses of a rollout."""
+"""Episodes: sampling their randomness, rolling them out, the losses of a rollout and each agent's
+share of them, and greedy evaluation rollouts."""
+
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -10,7 +13,7 @@ from gnncomm.agents import CommSystem, StepOutput
 from gnncomm.config import Config
 from gnncomm.nn.gumbel import sample_gumbel
 from gnncomm.topology import batch_edge_index, build_topology, is_dynamic, knn
-from gnncomm.world import SwarmWorld, WorldState
+from gnncomm.world import World, WorldState
 
 GraphFn = Callable[[Tensor], Tensor]
 
@@ -38,8 +41,15 @@ class Trace(NamedTuple):
     obs: list[Tensor]
 
 
-def sample_episode(world: SwarmWorld, cfg: Config, batch_size: int, *, generator: torch.Generator,
-                   device: torch.device | str, training: bool = True) -> Episode:
+def sample_episode(
+    world: World,
+    cfg: Config,
+    batch_size: int,
+    *,
+    generator: torch.Generator,
+    device: torch.device | str,
+    training: bool = True,
+) -> Episode:
     """Draws initial states and every noise tensor of ``batch_size`` episodes from ``generator``.
 
     Drawn on the generator's device (the CPU for a CPU generator) and moved to ``device``, so a
@@ -48,49 +58,60 @@ def sample_episode(world: SwarmWorld, cfg: Config, batch_size: int, *, generator
     gen_device = generator.device
     state = world.reset(batch_size, generator=generator, device=gen_device)
     T = cfg.timesteps
-    obs_noise = torch.randn(T, batch_size, cfg.num_agents, cfg.latent_dim, generator=generator, device=gen_device)
+    obs_noise = world.sample_noise(T, batch_size, generator=generator, device=gen_device)
     gumbel = None
     if training:
-        gumbel = sample_gumbel((T, batch_size * cfg.num_agents, cfg.msg_dim, cfg.vocab_size),
-                               generator=generator, device=gen_device)
+        gumbel = sample_gumbel(
+            (T, batch_size * cfg.num_agents, cfg.msg_dim, cfg.vocab_size), generator=generator, device=gen_device
+        )
     move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
-    return Episode(WorldState(*map(move, state)), move(obs_noise), move(gumbel))
+    return Episode(type(state)(*map(move, state)), move(obs_noise), move(gumbel))
 
 
-def make_graph_fn(name: str, k: int, num_agents: int, batch_size: int, *, device: torch.device | str,
-                  seed: int = 0, edges: list | Tensor | None = None) -> GraphFn:
+def make_graph_fn(
+    name: str,
+    k: int,
+    num_agents: int,
+    batch_size: int,
+    *,
+    device: torch.device | str,
+    seed: int = 0,
+    edges: list | Tensor | None = None,
+) -> GraphFn:
     """Returns ``pos [B, N, 2] -> edge_index [2, E]`` over the ``B * N`` nodes.
 
     A dynamic topology (``knn``) is rebuilt from the positions at every call; a static one is built
     once (random ones from ``seed``; ``custom`` from ``edges``) and batched as ``B`` disjoint copies.
     """
-    if name != "custom" and is_dynamic(name):
+    if is_dynamic(name):
         return lambda pos: knn(pos, k)
-    if name == "custom":
-        if edges is None or len(edges) == 0:
-            raise ValueError("topology 'custom' needs edges [[senders...], [receivers...]]")
-        single = torch.as_tensor(edges, dtype=torch.long)
-        single = single[:, torch.argsort(single[1] * num_agents + single[0])]  # sorted by receiver
-    else:
-        single = build_topology(name, num_agents, k=k, generator=torch.Generator().manual_seed(seed))
+    single = build_topology(name, num_agents, k=k, generator=torch.Generator().manual_seed(seed), edges=edges)
     static = batch_edge_index(single, num_agents, batch_size).to(device)
     return lambda pos: static
 
 
-def rollout(system: CommSystem, world: SwarmWorld, episode: Episode, graph_fn: GraphFn, cfg: Config,
-            temperature: float | Tensor = 1.0, intervene: Callable[[Tensor], Tensor] | None = None,
-            record: bool = False) -> tuple[Tensor, dict[str, Tensor], Trace | None]:
+def rollout(
+    system: CommSystem,
+    world: World,
+    episode: Episode,
+    graph_fn: GraphFn,
+    cfg: Config,
+    temperature: float | Tensor = 1.0,
+    intervene: Callable[[Tensor], Tensor] | None = None,
+    record: bool = False,
+) -> tuple[Tensor, dict[str, Tensor], Trace | None]:
     r"""Runs ``cfg.timesteps`` steps of talk, attention, action and world dynamics; returns the loss.
 
     .. math::
         \mathcal{L} = w_r \overline{\lVert \hat{\mathbf{o}} - \mathbf{o} \rVert^2}
         + w_z \sum_t \frac{t+1}{\sum_s (s+1)} \overline{\lVert \hat{\mathbf{z}}_t - \mathbf{z}
         \rVert^2} + w_c \overline{(1 - \mathbf{s}_{\cdot,0})}
-        + w_d \overline{\mathrm{dispersion}}
+        - w_d \overline{\mathrm{reward}}
 
-    The communication cost is the L1 mass of the non-silence symbols per position (``0..1``); the
-    clustering term is minus the cooperative reward and reaches the actions through the
-    differentiable world. No host sync happens here: ``logs`` holds detached 0-d tensors.
+    The communication cost is the L1 mass of the non-silence symbols per position (``0..1``). The
+    cooperative reward (for :class:`~gnncomm.world.SwarmWorld`, minus the swarm's dispersion: the
+    clustering incentive) reaches the actions through the differentiable world. No host sync happens here:
+    ``logs`` holds detached 0-d tensors.
 
     Returns:
         ``(loss, logs, trace)``, where ``trace`` is a :class:`Trace` if ``record`` else ``None``.
@@ -101,7 +122,7 @@ def rollout(system: CommSystem, world: SwarmWorld, episode: Episode, graph_fn: G
     agents = system.initial_state(B, device=state.pos.device)
     latent = state.latent.repeat_interleave(N, dim=0)  # [B*N, L]
     step_weight = [(t + 1) / (T * (T + 1) / 2) for t in range(T)]
-    recon = world_loss = comm = dispersion = world_last = 0.0
+    recon = world_loss = comm = reward = world_last = 0.0
     symbol_counts = 0.0
     trace = Trace([], [], [], []) if record else None
     for t in range(T):
@@ -120,11 +141,80 @@ def rollout(system: CommSystem, world: SwarmWorld, episode: Episode, graph_fn: G
         comm = comm + (1.0 - out.message[..., 0].float()).mean() / T
         symbol_counts = symbol_counts + out.message.detach().float().sum(dim=(0, 1))  # [V]
         state = world.step(state, out.action.float(), edge_index)
-        dispersion = dispersion + world.dispersion(state).mean() / T
-    loss = (cfg.recon_weight * recon + cfg.world_weight * world_loss + cfg.comm_weight * comm
-            + cfg.cluster_weight * dispersion)
+        reward = reward + world.reward(state).mean() / T
+    loss = (
+        cfg.recon_weight * recon + cfg.world_weight * world_loss + cfg.comm_weight * comm - cfg.cluster_weight * reward
+    )
     p = symbol_counts / symbol_counts.sum()
-    logs = {"loss": loss, "recon": recon, "world": world_loss, "world_last": world_last, "comm": comm,
-            "dispersion": dispersion, "vocab_usage": (symbol_counts > 0).float().mean(),
-            "entropy_bits": -(p * torch.log2(p.clamp_min(1e-12))).sum()}
+    logs = {
+        "loss": loss,
+        "recon": recon,
+        "world": world_loss,
+        "world_last": world_last,
+        "comm": comm,
+        "reward": reward,
+        "vocab_usage": (symbol_counts > 0).float().mean(),
+        "entropy_bits": -(p * torch.log2(p.clamp_min(1e-12))).sum(),
+    }
     return loss, {k: v.detach() for k, v in logs.items()}, trace
+
+
+EVAL_SEED_OFFSET = 10_007
+"""Evaluation episodes are drawn from ``seed + EVAL_SEED_OFFSET``, never from the training stream."""
+
+
+@torch.no_grad()
+def evaluate_rollout(
+    system: CommSystem,
+    world: World,
+    cfg: Config,
+    *,
+    episodes: int,
+    seed: int,
+    device: str | torch.device = "cpu",
+    intervene: Callable[[Tensor], Tensor] | None = None,
+    record: bool = False,
+    topology: tuple[str, int] | None = None,
+) -> tuple[dict[str, float], Trace | None]:
+    """Greedy (argmax) messages on ``episodes`` fresh episodes drawn from ``seed``.
+
+    The same ``seed`` gives the same episodes, so conditions compared with different
+    interventions see identical worlds. The graph is ``topology = (name, k)``, by default the one
+    in force at the end of training. The system's train/eval mode is restored afterwards.
+
+    Returns:
+        ``(logs, trace)``: the scalar logs of :func:`rollout` as floats and, with ``record``, the
+        :class:`Trace`.
+    """
+    was_training = system.training
+    system.eval()
+    generator = torch.Generator().manual_seed(seed)
+    episode = sample_episode(world, cfg, episodes, generator=generator, device=device, training=False)
+    name, k = topology or cfg.topology_at(cfg.steps)
+    graph_fn = make_graph_fn(name, k, cfg.num_agents, episodes, device=device, seed=cfg.seed, edges=cfg.custom_edges)
+    _, logs, trace = rollout(system, world, episode, graph_fn, cfg, 1.0, intervene, record)
+    system.train(was_training)
+    return {key: float(value) for key, value in logs.items()}, trace
+
+
+def agent_losses(trace: Trace, cfg: Config) -> Tensor:
+    r"""Each agent's own share of the training loss on a recorded rollout, ``[N]``.
+
+    .. math::
+        \ell_a = w_z \sum_t \tfrac{t+1}{\sum_s (s+1)} \overline{\lVert \hat{\mathbf{z}}_{a,t} -
+        \mathbf{z} \rVert^2} + w_r \overline{\lVert \hat{\mathbf{o}}_a - \mathbf{o}_a \rVert^2}
+        + w_c \overline{(1 - \mathbf{s}_{a,\cdot,0})}
+
+    averaged over the episodes of ``trace`` (the same terms and step weights as :func:`rollout`,
+    per agent; the shared reward term is left out since no agent owns it).
+    """
+    N, T = cfg.num_agents, cfg.timesteps
+    world_err = recon_err = comm = 0.0
+    for t, (out, state, obs) in enumerate(zip(trace.outputs, trace.states, trace.obs)):
+        latent = state.latent.float().repeat_interleave(N, dim=0)  # [B*N, L]
+        step_weight = (t + 1) / (T * (T + 1) / 2)
+        world_err = world_err + step_weight * (out.world_pred.float() - latent).pow(2).mean(-1)  # [B*N]
+        recon_err = recon_err + (out.recon.float() - obs.float()).pow(2).mean(-1) / T  # [B*N]
+        comm = comm + (1.0 - out.message[..., 0].float()).mean(-1) / T  # [B*N]
+    per_node = cfg.world_weight * world_err + cfg.recon_weight * recon_err + cfg.comm_weight * comm
+    return per_node.view(-1, N).mean(0)  # [N]

@@ -1,4 +1,5 @@
 """Where a run executes: device, distributed group, AMP and TF32, decided once from the config."""
+
 from __future__ import annotations
 
 import contextlib
@@ -32,8 +33,9 @@ class Runtime:
         return self.world_size > 1
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16,
-                              enabled=self.amp_dtype is not None)
+        return torch.autocast(
+            self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None
+        )
 
     def grad_scaler(self) -> torch.amp.GradScaler:
         """A scaler that is active for fp16 only (a no-op otherwise)."""

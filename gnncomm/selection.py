@@ -35,10 +35,12 @@ Under DDP every rank does the identical thing: the fitness is computed on every 
 broadcast from rank 0 (so nondeterministic kernels cannot split the ranks' choices), and the
 mutation noise is drawn from a CPU generator seeded by ``(cfg.seed, step)``.
 """
+
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,17 +49,17 @@ from torch import Tensor
 
 from gnncomm.agents import CommSystem
 from gnncomm.config import Config
-from gnncomm.world import SwarmWorld
-
-if TYPE_CHECKING:  # pragma: no cover
-    from gnncomm.train import Trainer
+from gnncomm.rollout import agent_losses, evaluate_rollout
+from gnncomm.world import World
 
 SELECTION_MIN_EPISODES = 16
 """Fitness is measured on ``max(batch_size, SELECTION_MIN_EPISODES)`` held-out episodes."""
 MUTATION_TRUNCATION = 3.0
 """Mutation noise is a standard normal clamped to ``[-3, 3]`` before scaling."""
-FITNESS_DEFINITION = ("-(world_weight * step-weighted world MSE + recon_weight * reconstruction MSE + "
-                      "comm_weight * comm cost) of each agent, greedy messages on held-out episodes")
+FITNESS_DEFINITION = (
+    "-(world_weight * step-weighted world MSE + recon_weight * reconstruction MSE + "
+    "comm_weight * comm cost) of each agent, greedy messages on held-out episodes"
+)
 _EPISODE_STREAM, _MUTATION_STREAM = 0, 1
 
 
@@ -69,29 +71,6 @@ def selection_seed(seed: int, step: int, stream: int) -> int:
     """
     state = np.random.SeedSequence([seed, step, stream, 0x5E1EC7]).generate_state(2, dtype=np.uint32)
     return int(state[0]) << 31 | int(state[1]) >> 1  # 63 bits: a valid torch seed
-
-
-@torch.no_grad()
-def agent_losses(system: CommSystem, world: SwarmWorld, cfg: Config, *, episodes: int, seed: int,
-                 topology: tuple[str, int], device: torch.device | str = "cpu") -> Tensor:
-    """Each agent's individual loss :math:`\\ell_a` (see the module docstring) ``[N]``.
-
-    Runs ``episodes`` greedy episodes drawn from ``seed`` on the graph ``topology = (name, k)``;
-    the system's train/eval mode is restored afterwards.
-    """
-    from gnncomm.analysis import evaluate_rollout
-    _, trace = evaluate_rollout(system, world, cfg, episodes=episodes, seed=seed, device=device, record=True,
-                                topology=topology)
-    N, T = cfg.num_agents, cfg.timesteps
-    world_err = recon_err = comm = 0.0
-    for t, (out, state, obs) in enumerate(zip(trace.outputs, trace.states, trace.obs)):
-        latent = state.latent.float().repeat_interleave(N, dim=0)  # [B*N, L]
-        step_weight = (t + 1) / (T * (T + 1) / 2)
-        world_err = world_err + step_weight * (out.world_pred.float() - latent).pow(2).mean(-1)  # [B*N]
-        recon_err = recon_err + (out.recon.float() - obs.float()).pow(2).mean(-1) / T  # [B*N]
-        comm = comm + (1.0 - out.message[..., 0].float()).mean(-1) / T  # [B*N]
-    per_node = cfg.world_weight * world_err + cfg.recon_weight * recon_err + cfg.comm_weight * comm
-    return per_node.view(-1, N).mean(0)  # [N]
 
 
 def rank_agents(fitness: Tensor | Sequence[float], k: int) -> tuple[list[int], list[int]]:
@@ -118,8 +97,15 @@ def rank_agents(fitness: Tensor | Sequence[float], k: int) -> tuple[list[int], l
 
 
 @torch.no_grad()
-def copy_agents(system: CommSystem, optimizer: torch.optim.Optimizer | None, donors: Sequence[int],
-                recipients: Sequence[int], *, mutation_std: float, generator: torch.Generator) -> None:
+def copy_agents(
+    system: CommSystem,
+    optimizer: torch.optim.Optimizer | None,
+    donors: Sequence[int],
+    recipients: Sequence[int],
+    *,
+    mutation_std: float,
+    generator: torch.Generator,
+) -> None:
     r"""Copies the donors' per-agent weights (and optimizer moments) onto the recipients, mutated.
 
     For every tensor :math:`W` of :meth:`~gnncomm.CommSystem.per_agent_parameters` (agents along
@@ -164,28 +150,57 @@ def copy_agents(system: CommSystem, optimizer: torch.optim.Optimizer | None, don
                 buf[index_dst] = buf[index_src]
 
 
-def survival_selection(trainer: Trainer, cfg: Config) -> dict[str, Any]:
-    """One selection event on ``trainer`` at ``trainer.step``; returns the event to log.
+def survival_selection(
+    system: CommSystem,
+    optimizer: torch.optim.Optimizer | None,
+    world: World,
+    cfg: Config,
+    *,
+    step: int,
+    topology: tuple[str, int],
+    device: torch.device | str = "cpu",
+    distributed: bool = False,
+) -> dict[str, Any]:
+    """One selection event at training step ``step``; returns the event to log.
+
+    Args:
+        system, optimizer: the population being trained and its optimizer (moments are copied too).
+        world, cfg: the run's world and config.
+        step: the training step, which seeds the held-out episodes and the mutation noise.
+        topology: the ``(name, k)`` graph in force, on which fitness is measured.
+        device: where to run the fitness rollouts.
+        distributed: under DDP, rank 0's fitness is broadcast so that every rank makes the same choice.
 
     Returns:
         A JSON-able dict: ``event="selection"``, ``step``, ``donors``, ``recipients`` (donor ``i``
         replaced recipient ``i``), ``fitness`` (per agent, higher is fitter), ``fitness_definition``,
         ``episodes``, ``mutation_std`` and ``optimizer_state``.
     """
-    step = trainer.step
-    rt = trainer.rt
     episodes = max(cfg.batch_size, SELECTION_MIN_EPISODES)
-    topology = trainer.loss_module.topology or cfg.topology_at(max(step - 1, 0))
-    fitness = -agent_losses(trainer.system, trainer.world, cfg, episodes=episodes,
-                            seed=selection_seed(cfg.seed, step, _EPISODE_STREAM), topology=topology,
-                            device=rt.device)
-    if rt.distributed:  # rank 0's ranking for all: GPU kernels need not agree bit for bit
+    _, trace = evaluate_rollout(
+        system,
+        world,
+        cfg,
+        episodes=episodes,
+        device=device,
+        record=True,
+        topology=topology,
+        seed=selection_seed(cfg.seed, step, _EPISODE_STREAM),
+    )
+    fitness = -agent_losses(trace, cfg)
+    if distributed:  # rank 0's ranking for all: GPU kernels need not agree bit for bit
         dist.broadcast(fitness, src=0)
     donors, recipients = rank_agents(fitness, cfg.selection_k)
     generator = torch.Generator().manual_seed(selection_seed(cfg.seed, step, _MUTATION_STREAM))
-    copy_agents(trainer.system, trainer.optimizer, donors, recipients, mutation_std=cfg.mutation_std,
-                generator=generator)
-    return {"event": "selection", "step": step, "donors": donors, "recipients": recipients,
-            "fitness": [round(f, 6) if math.isfinite(f) else None for f in fitness.tolist()],
-            "fitness_definition": FITNESS_DEFINITION, "episodes": episodes, "mutation_std": cfg.mutation_std,
-            "optimizer_state": "AdamW moments copied from the donors"}
+    copy_agents(system, optimizer, donors, recipients, mutation_std=cfg.mutation_std, generator=generator)
+    return {
+        "event": "selection",
+        "step": step,
+        "donors": donors,
+        "recipients": recipients,
+        "fitness": [round(f, 6) if math.isfinite(f) else None for f in fitness.tolist()],
+        "fitness_definition": FITNESS_DEFINITION,
+        "episodes": episodes,
+        "mutation_std": cfg.mutation_std,
+        "optimizer_state": "AdamW moments copied from the donors",
+    }

@@ -1,16 +1,71 @@
-"""Batched swarm dynamics with a hidden world state that no agent sees whole.
+"""Worlds: the :class:`World` protocol that training, ablations and diagnostics rely on, and
+:class:`SwarmWorld`, its default implementation.
 
-Everything is a tensor op over ``B`` episodes × ``N`` agents: no Python loop over agents or
-episodes, differentiable with respect to the actions, on any device, and random only through an
-explicit :class:`torch.Generator`.
+A world holds ``B`` episodes of ``N`` agents. Everything is a tensor op over ``B × N``: no Python
+loop over agents or episodes, differentiable with respect to the actions, on any device, and random
+only through an explicit :class:`torch.Generator`. Bring your own task by writing a class with the
+members of :class:`World` and passing an instance to :func:`gnncomm.train` (or registering a factory
+with :func:`register_world` so that configs can name it).
 """
+
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gnncomm.config import Config
+
+
+@runtime_checkable
+class World(Protocol):
+    r"""What the rollout, the ablations and the diagnostics need from a world.
+
+    A state is any object with two tensor fields: ``pos [B, N, 2]``, the agents' positions (the
+    k-nearest-neighbour graph is rebuilt from them; a world without space may keep them constant),
+    and ``latent [B, L]``, the hidden world state that every agent learns to estimate.
+    :class:`WorldState` is the default. All randomness of an episode is drawn up front from an
+    explicit generator (:meth:`reset` and :meth:`sample_noise`), so a rollout is a pure function.
+
+    Attributes:
+        num_agents (int): agents per episode :math:`N`.
+        latent_dim (int): size :math:`L` of the latent to estimate.
+        obs_dim (int): size of one agent's observation.
+    """
+
+    num_agents: int
+    latent_dim: int
+
+    @property
+    def obs_dim(self) -> int: ...
+
+    def reset(
+        self, batch_size: int, *, generator: torch.Generator | None = None, device: torch.device | str | None = None
+    ) -> Any:
+        """Draws the initial state of ``batch_size`` episodes."""
+
+    def sample_noise(
+        self,
+        steps: int,
+        batch_size: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
+        """Observation noise of a whole episode, ``[steps, ...]``; ``noise[t]`` goes to :meth:`observe`."""
+
+    def observe(self, state: Any, noise: Tensor | None = None) -> Tensor:
+        """Each agent's observation, ``[B * N, obs_dim]``."""
+
+    def step(self, state: Any, action: Tensor, edge_index: Tensor) -> Any:
+        """The next state, given actions ``[B * N, 2]`` and the step's graph ``[2, E]``."""
+
+    def reward(self, state: Any) -> Tensor:
+        """The cooperative reward of each episode, ``[B]`` (differentiable in the actions)."""
 
 
 class WorldState(NamedTuple):
@@ -79,28 +134,49 @@ class SwarmWorld:
         separation_radius (float): :math:`r_s`. (default: ``0.5``)
     """
 
-    def __init__(self, num_agents: int, latent_dim: int = 4, view_size: int = 1, obs_noise: float = 0.1,
-                 arena_size: float | None = None, dt: float = 0.2, max_speed: float = 2.0,
-                 max_force: float = 2.0, damping: float = 0.95, cohesion: float = 1.0,
-                 separation: float = 1.5, alignment: float = 0.5, separation_radius: float = 0.5) -> None:
-        for name, value, low in (("num_agents", num_agents, 2), ("latent_dim", latent_dim, 1),
-                                 ("view_size", view_size, 1)):
+    def __init__(
+        self,
+        num_agents: int,
+        latent_dim: int = 4,
+        view_size: int = 1,
+        obs_noise: float = 0.1,
+        arena_size: float | None = None,
+        dt: float = 0.2,
+        max_speed: float = 2.0,
+        max_force: float = 2.0,
+        damping: float = 0.95,
+        cohesion: float = 1.0,
+        separation: float = 1.5,
+        alignment: float = 0.5,
+        separation_radius: float = 0.5,
+    ) -> None:
+        for name, value, low in (
+            ("num_agents", num_agents, 2),
+            ("latent_dim", latent_dim, 1),
+            ("view_size", view_size, 1),
+        ):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int >= {low}, got {type(value).__name__}")
             if value < low:
                 raise ValueError(f"{name} must be >= {low}, got {value}")
         if view_size > latent_dim:
             raise ValueError(f"view_size must be in [1, latent_dim={latent_dim}], got {view_size}")
-        for name, value in (("obs_noise", obs_noise), ("damping", damping), ("cohesion", cohesion),
-                            ("separation", separation), ("alignment", alignment)):
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
-        for name, value in (("dt", dt), ("max_speed", max_speed), ("max_force", max_force),
-                            ("separation_radius", separation_radius)):
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
-        if arena_size is not None and not arena_size > 0:
-            raise ValueError(f"arena_size must be > 0 or None, got {arena_size}")
+        for name, value, low, strict in (
+            ("obs_noise", obs_noise, 0, False),
+            ("damping", damping, 0, False),
+            ("cohesion", cohesion, 0, False),
+            ("separation", separation, 0, False),
+            ("alignment", alignment, 0, False),
+            ("dt", dt, 0, True),
+            ("max_speed", max_speed, 0, True),
+            ("max_force", max_force, 0, True),
+            ("separation_radius", separation_radius, 0, True),
+            ("arena_size", 1.0 if arena_size is None else arena_size, 0, True),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a finite number, got {type(value).__name__} {value!r}")
+            if not math.isfinite(value) or (value <= low if strict else value < low):
+                raise ValueError(f"{name} must be finite and {'>' if strict else '>='} {low}, got {value}")
         self.num_agents = num_agents
         self.latent_dim = latent_dim
         self.view_size = view_size
@@ -122,8 +198,9 @@ class SwarmWorld:
     def obs_dim(self) -> int:
         return 4 + 2 * self.latent_dim
 
-    def reset(self, batch_size: int, *, generator: torch.Generator | None = None,
-              device: torch.device | str | None = None) -> WorldState:
+    def reset(
+        self, batch_size: int, *, generator: torch.Generator | None = None, device: torch.device | str | None = None
+    ) -> WorldState:
         """Draws ``batch_size`` episodes: uniform positions, small random velocities, a latent."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
@@ -133,10 +210,17 @@ class SwarmWorld:
         latent = torch.randn(B, self.latent_dim, generator=generator, device=device)
         return WorldState(pos, vel, latent)
 
-    def sample_obs_noise(self, batch_size: int, *, generator: torch.Generator | None = None,
-                         device: torch.device | str | None = None) -> Tensor:
-        """Standard normal noise ``[B, N, L]`` for one observation (scaled by ``obs_noise`` later)."""
-        return torch.randn(batch_size, self.num_agents, self.latent_dim, generator=generator, device=device)
+    def sample_noise(
+        self,
+        steps: int,
+        batch_size: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
+        """Standard normal noise ``[T, B, N, L]`` for every observation of an episode (scaled by
+        ``obs_noise`` in :meth:`observe`)."""
+        return torch.randn(steps, batch_size, self.num_agents, self.latent_dim, generator=generator, device=device)
 
     def observe(self, state: WorldState, noise: Tensor | None = None) -> Tensor:
         """Each agent's partial observation, flattened to ``[B * N, obs_dim]``."""
@@ -161,8 +245,16 @@ class SwarmWorld:
         if action.numel() != BN * 2 or action.size(-1) != 2:
             raise ValueError(f"action must have shape [B * N, 2] = [{BN}, 2] or [B, N, 2], got {list(action.shape)}")
         if edge_index.dim() != 2 or edge_index.size(0) != 2 or edge_index.dtype != torch.long:
-            raise ValueError(f"edge_index must be a long tensor of shape [2, E], got {edge_index.dtype} "
-                             f"{list(edge_index.shape)}")
+            raise ValueError(
+                f"edge_index must be a long tensor of shape [2, E], got {edge_index.dtype} {list(edge_index.shape)}"
+            )
+        if edge_index.device.type == "cpu" and edge_index.numel() and not torch.compiler.is_compiling():
+            # free on the CPU (no device sync); on an accelerator, graphs are checked where they are built
+            low, high = int(edge_index.min()), int(edge_index.max())
+            if low < 0 or high >= BN:
+                raise ValueError(
+                    f"edge_index must hold node indices in [0, B * N - 1 = {BN - 1}], got range [{low}, {high}]"
+                )
         pos, vel = state.pos.reshape(BN, 2), state.vel.reshape(BN, 2)
         action = action.reshape(BN, 2).to(pos.dtype)
         src, dst = edge_index[0], edge_index[1]
@@ -175,8 +267,12 @@ class SwarmWorld:
         dist = diff.pow(2).sum(-1, keepdim=True).add(1e-8).sqrt()
         push = diff / (dist + 1e-3) * torch.relu(1.0 - dist / self.separation_radius)
         separation = pos.new_zeros(BN, 2).index_add_(0, dst, push)
-        acc = (self.cohesion * cohesion + self.separation * separation + self.alignment * alignment
-               + self.max_force * action)
+        acc = (
+            self.cohesion * cohesion
+            + self.separation * separation
+            + self.alignment * alignment
+            + self.max_force * action
+        )
         vel = self.damping * (vel + self.dt * acc)
         speed = vel.pow(2).sum(-1, keepdim=True).add(1e-12).sqrt()
         vel = vel * (self.max_speed / torch.maximum(speed, torch.full_like(speed, self.max_speed)))
@@ -192,15 +288,123 @@ class SwarmWorld:
         vel = torch.where(low | high, -vel, vel)
         return pos, vel
 
+    def reference_errors(self, steps: int) -> dict[str, float]:
+        r"""The world-latent MSE of two Bayes-optimal estimators after ``steps`` observations.
+
+        Each observation of a seen factor is :math:`y = z_f + \sigma \epsilon` with fresh noise at
+        every step and for every agent, and :math:`z_f \sim \mathcal{N}(0, 1)`. After :math:`n`
+        readings of a factor the Gaussian posterior variance is :math:`\sigma^2 / (\sigma^2 + n)`
+        (and 1 for a factor never read), and the posterior mean's MSE equals it. Averaged over the
+        :math:`L` factors (and over agents):
+
+        * ``own_view``: each agent with its own ``steps`` readings of the ``view_size`` factors it
+          sees: what an agent can know without messages;
+        * ``floor``: every agent's readings pooled, :math:`n_f \cdot` ``steps`` readings of factor
+          :math:`f` where :math:`n_f` agents see it: what perfect communication could reach.
+
+        >>> errors = SwarmWorld(10, latent_dim=4, obs_noise=0.1).reference_errors(1)
+        >>> round(errors["own_view"], 4), round(errors["floor"], 4)
+        (0.7525, 0.0041)
+        """
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps must be an int >= 1, got {steps!r}")
+        noise = self.obs_noise**2
+
+        def posterior_var(readings: Tensor) -> Tensor:
+            var = noise / (noise + readings) if noise > 0 else torch.zeros_like(readings)
+            return torch.where(readings > 0, var, torch.ones_like(readings))
+
+        mask = self.view_mask.double()  # [N, L]
+        own = posterior_var(mask * steps).mean()
+        floor = posterior_var(mask.sum(0) * steps).mean()
+        return {"own_view": float(own), "floor": float(floor)}
+
     def dispersion(self, state: WorldState) -> Tensor:
         """Mean squared distance to the episode centroid over ``S^2``, ``[B]``."""
         centred = state.pos - state.pos.mean(dim=1, keepdim=True)
-        return centred.pow(2).sum(-1).mean(-1) / self.arena_size ** 2
+        return centred.pow(2).sum(-1).mean(-1) / self.arena_size**2
 
     def reward(self, state: WorldState) -> Tensor:
         """The cooperative clustering reward ``-dispersion``, ``[B]``."""
         return -self.dispersion(state)
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}(num_agents={self.num_agents}, latent_dim={self.latent_dim}, "
-                f"view_size={self.view_size}, arena_size={self.arena_size:.3g})")
+        return (
+            f"{self.__class__.__name__}(num_agents={self.num_agents}, latent_dim={self.latent_dim}, "
+            f"view_size={self.view_size}, arena_size={self.arena_size:.3g})"
+        )
+
+
+def message_share(world: Any, steps: int, world_mse: float) -> float | None:
+    """The share of what messages could add, ``(own_view - world_mse) / (own_view - floor)``.
+
+    0 means the agents know no more than their own views tell them; 1 means they reach the floor
+    of every view pooled (see :meth:`SwarmWorld.reference_errors`). ``None`` for a world without
+    ``reference_errors`` or one where messages cannot add anything (``own_view == floor``).
+
+    >>> message_share(SwarmWorld(10), 5, 0.75)  # no better than one's own view
+    0.0006...
+    """
+    if not hasattr(world, "reference_errors"):
+        return None
+    ref = world.reference_errors(steps)
+    gap = ref["own_view"] - ref["floor"]
+    return (ref["own_view"] - world_mse) / gap if gap > 0 else None
+
+
+WorldFactory = Callable[["Config"], World]
+_WORLDS: dict[str, WorldFactory] = {}
+
+
+def register_world(name: str, factory: WorldFactory) -> None:
+    """Lets configs name a world: ``Config(world=name)`` builds it with ``factory(cfg)``.
+
+    >>> register_world("swarm_copy", lambda cfg: SwarmWorld(cfg.num_agents))
+    >>> "swarm_copy" in world_names()
+    True
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"world name must be a non-empty string, got {name!r}")
+    if not callable(factory):
+        raise TypeError(f"world factory for {name!r} must be callable, got {type(factory).__name__}")
+    _WORLDS[name.lower()] = factory
+
+
+def world_names() -> tuple[str, ...]:
+    """The registered world names, ``"swarm"`` first."""
+    return tuple(_WORLDS)
+
+
+def build_world(cfg: Config) -> World:
+    """The world a config names (``cfg.world``), built from the config's fields."""
+    factory = _WORLDS.get(cfg.world)
+    if factory is None:
+        raise ValueError(
+            f"world must be one of the registered worlds {list(_WORLDS)} "
+            f"(see gnncomm.world.register_world), got {cfg.world!r}"
+        )
+    return factory(cfg)
+
+
+def check_world(world: Any, cfg: Config) -> World:
+    """Checks that ``world`` implements :class:`World` and agrees with ``cfg``; returns it."""
+    missing = [
+        name
+        for name in ("num_agents", "latent_dim", "obs_dim", "reset", "sample_noise", "observe", "step", "reward")
+        if not hasattr(world, name)
+    ]
+    if missing:
+        raise TypeError(f"world must implement gnncomm.world.World; {type(world).__name__} lacks {missing}")
+    for name in ("num_agents", "latent_dim"):
+        if getattr(world, name) != getattr(cfg, name):
+            raise ValueError(
+                f"the world has {name}={getattr(world, name)} but the config says "
+                f"{name}={getattr(cfg, name)}; set them equal"
+            )
+    return world
+
+
+register_world(
+    "swarm",
+    lambda cfg: SwarmWorld(cfg.num_agents, cfg.latent_dim, cfg.view_size, cfg.obs_noise, cfg.arena_size or None),
+)

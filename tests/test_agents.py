@@ -9,8 +9,17 @@ from gnncomm.topology import knn
 
 def make(shared=True, N=5, B=3):
     world = SwarmWorld(N)
-    system = CommSystem(N, world.obs_dim, world.latent_dim, vocab_size=8, msg_dim=3, hidden_dim=16, heads=4,
-                        shared=shared, agent_embedding_dim=4)
+    system = CommSystem(
+        N,
+        world.obs_dim,
+        world.latent_dim,
+        vocab_size=8,
+        msg_dim=3,
+        hidden_dim=16,
+        heads=4,
+        shared=shared,
+        agent_embedding_dim=4,
+    )
     state = world.reset(B, generator=torch.Generator().manual_seed(0))
     return world, system, state
 
@@ -55,8 +64,9 @@ def test_agent_state_dict_slices_per_agent_weights():
 
 def test_interventions():
     world, system, state = make()
-    msg = torch.nn.functional.one_hot(torch.randint(1, 8, (15, 3), generator=torch.Generator().manual_seed(0)),
-                                      8).float()
+    msg = torch.nn.functional.one_hot(
+        torch.randint(1, 8, (15, 3), generator=torch.Generator().manual_seed(0)), 8
+    ).float()
     assert (silence()(msg).argmax(-1) == 0).all()
     ko = knockout(2, 5)(msg)
     assert (ko.view(3, 5, 3, 8)[:, 2].argmax(-1) == 0).all()

@@ -1,4 +1,5 @@
 """Smoke runs of the benchmarks at tiny sizes: JSON schema and the dense-equivalence check, no timings."""
+
 from __future__ import annotations
 
 import json
@@ -25,6 +26,7 @@ def test_dense_baseline_equals_library():
 
 def test_dense_layer_swaps_into_system_with_shared_weights():
     from gnncomm.agents import CommSystem
+
     system = CommSystem(5, 12, 4, vocab_size=8, msg_dim=2, hidden_dim=16)
     params = list(system.parameters())
     dense_baseline.use_dense_attention(system)
@@ -36,8 +38,25 @@ def test_dense_layer_swaps_into_system_with_shared_weights():
 
 def test_throughput_quick_schema(tmp_path):
     out = tmp_path / "throughput.json"
-    argv = ["--agents", "6", "--bn", "24", "--extra", "6:2", "--modes", "eager", "bf16", "--steps", "1",
-            "--warmup", "1", "--timesteps", "2", "--out", str(out)]
+    argv = [
+        "--agents",
+        "6",
+        "--bn",
+        "24",
+        "--extra",
+        "6:2",
+        "--modes",
+        "eager",
+        "bf16",
+        "--steps",
+        "1",
+        "--warmup",
+        "1",
+        "--timesteps",
+        "2",
+        "--out",
+        str(out),
+    ]
     assert throughput.main(argv) == 0
     report = json.loads(out.read_text())
     assert META_KEYS <= set(report["meta"])
@@ -45,8 +64,12 @@ def test_throughput_quick_schema(tmp_path):
     results = report["results"]
     # eager on ring, knn, full and bf16 on knn, for N=6 with B=4 (B*N near 24) and the extra B=2; lib and dense
     assert len(results) == 2 * 4 * 2
-    assert {(r["topology"], r["mode"]) for r in results} == {("ring", "eager"), ("knn", "eager"), ("full", "eager"),
-                                                             ("knn", "bf16")}
+    assert {(r["topology"], r["mode"]) for r in results} == {
+        ("ring", "eager"),
+        ("knn", "eager"),
+        ("full", "eager"),
+        ("knn", "bf16"),
+    }
     for r in results:
         assert r["status"] == "ok", r
         assert r["impl"] in ("lib", "dense")
@@ -62,8 +85,22 @@ def test_throughput_quick_schema(tmp_path):
 
 def test_throughput_skips_what_does_not_fit(tmp_path):
     out = tmp_path / "t.json"
-    argv = ["--agents", "8", "--bn", "16", "--extra", "--topologies", "full", "--modes", "eager", "--mem-limit-gb",
-            "1e-6", "--out", str(out), "--no-plot"]
+    argv = [
+        "--agents",
+        "8",
+        "--bn",
+        "16",
+        "--extra",
+        "--topologies",
+        "full",
+        "--modes",
+        "eager",
+        "--mem-limit-gb",
+        "1e-6",
+        "--out",
+        str(out),
+        "--no-plot",
+    ]
     assert throughput.main(argv) == 0
     results = json.loads(out.read_text())["results"]
     assert [r["status"] for r in results] == ["skipped", "skipped"]
@@ -72,12 +109,31 @@ def test_throughput_skips_what_does_not_fit(tmp_path):
 
 def test_throughput_scaling_mode(tmp_path):
     out = tmp_path / "scaling.json"
-    argv = ["--scaling", "--agents", "6", "12", "--bn", "24", "--topologies", "ring", "--steps", "1", "--warmup", "1",
-            "--timesteps", "2", "--no-plot", "--out", str(out)]
+    argv = [
+        "--scaling",
+        "--agents",
+        "6",
+        "12",
+        "--bn",
+        "24",
+        "--topologies",
+        "ring",
+        "--steps",
+        "1",
+        "--warmup",
+        "1",
+        "--timesteps",
+        "2",
+        "--no-plot",
+        "--out",
+        str(out),
+    ]
     assert throughput.main(argv) == 0
     results = json.loads(out.read_text())["results"]
-    assert [(r["agents"], r["batch_size"], r["impl"], r["status"]) for r in results] == [(6, 4, "lib", "ok"),
-                                                                                          (12, 2, "lib", "ok")]
+    assert [(r["agents"], r["batch_size"], r["impl"], r["status"]) for r in results] == [
+        (6, 4, "lib", "ok"),
+        (12, 2, "lib", "ok"),
+    ]
 
 
 def test_estimates_rank_dense_and_full_above_sparse():
@@ -93,7 +149,8 @@ def test_layer_quick_schema(tmp_path):
     report = json.loads(out.read_text())
     assert META_KEYS <= set(report["meta"]) and report["equivalence"]["passed"]
     assert {(r["agents"], r["layer"]) for r in report["results"]} == {
-        (n, name) for n in (6, 20) for name in layer.LAYERS}
+        (n, name) for n in (6, 20) for name in layer.LAYERS
+    }
     for r in report["results"]:
         assert r["status"] == "ok" and _positive(r["time_s"]) and r["edges"] == r["batch_size"] * r["agents"] * 4
         assert _positive(r["time_over_message_attention"])
@@ -131,8 +188,27 @@ def test_run_bench_and_cli(capsys):
     result = run_bench(agents=6, batch_size=2, topology="knn", k=2, steps=1, warmup=1, timesteps=2)
     assert result["agents"] == 6 and result["batch_size"] == 2 and result["threads"] >= 1
     assert _positive(result["agent_steps_per_s"]) and "agent-steps/s" in result["summary"]
-    assert cli_main(["bench", "--agents", "6", "--batch-size", "2", "--topology", "ring", "--steps", "1",
-                     "--warmup", "1", "--timesteps", "2", "--json"]) == 0
+    assert (
+        cli_main(
+            [
+                "bench",
+                "--agents",
+                "6",
+                "--batch-size",
+                "2",
+                "--topology",
+                "ring",
+                "--steps",
+                "1",
+                "--warmup",
+                "1",
+                "--timesteps",
+                "2",
+                "--json",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed["topology"] == "ring" and printed["knn_share"] == 0.0
 
@@ -148,3 +224,35 @@ def test_timing_helpers():
     assert default_batch_size(10) == 256 and default_batch_size(20_000) == 1
     with pytest.raises(ValueError, match="steps and warmup"):
         run_bench(agents=6, batch_size=1, steps=0)
+
+
+def test_learning_quick_writes_the_share_curves(tmp_path):
+    from benchmarks import learning
+
+    out = tmp_path / "learning.json"
+    assert (
+        learning.main(["--quick", "--settings", "L4", "L4-knn2", "--candidate", "fast:lr=3e-3", "--out", str(out)]) == 0
+    )
+    report = json.loads(out.read_text())
+    assert META_KEYS <= set(report["meta"])
+    assert [(r["setting"], r["label"]) for r in report["results"]] == [
+        ("L4", "defaults"),
+        ("L4", "fast"),
+        ("L4-knn2", "defaults"),
+        ("L4-knn2", "fast"),
+    ]
+    for r in report["results"]:
+        assert set(r["final"]) >= {"share", "world_mse", "world_mse_silent", "steps", "train_time_s"}
+        assert set(r["reference"]) == {"own_view", "floor"}
+        assert r["curve"] and all(set(p) >= {"step", "train_time_s", "share"} for p in r["curve"])
+    assert {c["setting"] for c in report["reference_checks"]} == {"L4", "L4-knn2"}
+    assert (tmp_path / "learning.png").stat().st_size > 0
+
+
+def test_learning_candidate_parsing():
+    from benchmarks.learning import parse_candidate
+
+    assert parse_candidate("fast:lr=3e-3,batch_size=64") == ("fast", {"lr": "3e-3", "batch_size": "64"})
+    assert parse_candidate("lr=3e-3") == ("lr=3e-3", {"lr": "3e-3"})
+    with pytest.raises(SystemExit):
+        parse_candidate("nonsense")

@@ -1,10 +1,12 @@
 """GPU-only paths: skipped on a CPU-only machine, run on a CUDA one (`python -m pytest tests/test_cuda.py`)."""
+
 import math
 
 import pytest
 import torch
 
-import gnncomm.train as train_mod
+import gnncomm
+import gnncomm.trainer as trainer_mod
 from gnncomm import Config
 from gnncomm.config import PRESETS
 from gnncomm.nn import MessageAttention
@@ -17,17 +19,16 @@ def tiny(**overrides):
     return Config(**{**PRESETS["tiny"], "eval_episodes": 8, "device": "cuda", **overrides})
 
 
-@pytest.mark.parametrize("amp, compile", [("none", "false"), ("bf16", "false"), ("fp16", "false"),
-                                          ("bf16", "true")])
+@pytest.mark.parametrize("amp, compile", [("none", "false"), ("bf16", "false"), ("fp16", "false"), ("bf16", "true")])
 def test_training_on_cuda(tmp_path, amp, compile):
-    result = train_mod.train(tiny(amp=amp, compile=compile), tmp_path, progress=False)
+    result = gnncomm.train(tiny(amp=amp, compile=compile), tmp_path, progress=False)
     assert result.step == 20 and all(math.isfinite(r["loss"]) for r in result.history)
     assert math.isfinite(result.ablation["world_mse"])
 
 
 def test_fp16_uses_the_grad_scaler_and_bf16_does_not(tmp_path):
-    fp16 = train_mod.Trainer(tiny(amp="fp16"), tmp_path / "a")
-    bf16 = train_mod.Trainer(tiny(amp="bf16"), tmp_path / "b")
+    fp16 = trainer_mod.Trainer(tiny(amp="fp16"), tmp_path / "a")
+    bf16 = trainer_mod.Trainer(tiny(amp="bf16"), tmp_path / "b")
     assert fp16.scaler.is_enabled() and not bf16.scaler.is_enabled()
     assert torch.backends.cuda.matmul.allow_tf32
 

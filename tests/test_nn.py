@@ -2,8 +2,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gnncomm.nn import (ActionHead, AgentLinear, AgentLSTMCell, AttentionDecoder, LSTMEncoder, MessageAttention,
-                        WorldEstimator, gumbel_softmax_sample)
+from gnncomm.nn import (
+    ActionHead,
+    AgentLinear,
+    AgentLSTMCell,
+    AttentionDecoder,
+    LSTMEncoder,
+    MessageAttention,
+    WorldEstimator,
+    gumbel_softmax_sample,
+)
 from gnncomm.topology import knn
 
 V, M, D, H = 8, 3, 16, 4
@@ -110,8 +118,8 @@ def test_batched_episodes_equal_episodes_run_alone(generator):
     msg = one_hot_messages(B * N, generator)
     batched = layer(x, msg, knn(pos, 3))
     for b in range(B):
-        alone = layer(x[b * N:(b + 1) * N], msg[b * N:(b + 1) * N], knn(pos[b], 3))
-        assert torch.allclose(batched[b * N:(b + 1) * N], alone, atol=1e-5)
+        alone = layer(x[b * N : (b + 1) * N], msg[b * N : (b + 1) * N], knn(pos[b], 3))
+        assert torch.allclose(batched[b * N : (b + 1) * N], alone, atol=1e-5)
 
 
 def test_empty_edge_index_and_isolated_nodes_get_the_output_bias():
@@ -145,13 +153,16 @@ def test_compiled_equals_eager_with_zero_graph_breaks():
     assert torch.allclose(compiled(x, msg, ei), layer(x, msg, ei), atol=1e-5)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(in_channels=D, out_channels=30, vocab_size=V, msg_dim=M, heads=4), "heads must divide"),
-    (dict(in_channels=D, out_channels=D, vocab_size=1, msg_dim=M), "vocab_size must be >= 2"),
-    (dict(in_channels=D, out_channels=D, vocab_size=V, msg_dim=0), "msg_dim must be >= 1"),
-    (dict(in_channels=-3, out_channels=D, vocab_size=V, msg_dim=M), "in_channels must be >= 1"),
-    (dict(in_channels=D, out_channels=D, vocab_size=V, msg_dim=M, heads=0), "heads must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(in_channels=D, out_channels=30, vocab_size=V, msg_dim=M, heads=4), "heads must divide"),
+        (dict(in_channels=D, out_channels=D, vocab_size=1, msg_dim=M), "vocab_size must be >= 2"),
+        (dict(in_channels=D, out_channels=D, vocab_size=V, msg_dim=0), "msg_dim must be >= 1"),
+        (dict(in_channels=-3, out_channels=D, vocab_size=V, msg_dim=M), "in_channels must be >= 1"),
+        (dict(in_channels=D, out_channels=D, vocab_size=V, msg_dim=M, heads=0), "heads must be >= 1"),
+    ],
+)
 def test_message_attention_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MessageAttention(**kwargs)
@@ -193,8 +204,9 @@ def test_agent_modules_shapes(shared, generator):
     A, B, obs = 4, 3, 9
     enc = LSTMEncoder(obs, D, D, V, M, A, shared, agent_embedding_dim=4)
     state = (torch.zeros(B * A, D), torch.zeros(B * A, D))
-    msg, logits, (h, c) = enc(torch.randn(B * A, obs, generator=generator), torch.zeros(B * A, D), state,
-                              generator=generator)
+    msg, logits, (h, c) = enc(
+        torch.randn(B * A, obs, generator=generator), torch.zeros(B * A, D), state, generator=generator
+    )
     assert msg.shape == logits.shape == (B * A, M, V) and h.shape == (B * A, D)
     assert AttentionDecoder(V, M, obs, D, 4, A, shared)(msg).shape == (B * A, obs)
     action = ActionHead(D, D, 2, A, shared)(h)
@@ -222,6 +234,7 @@ def test_message_attention_bad_inputs():
 @pytest.mark.parametrize("flatten", [True, False])
 def test_fused_symbol_projection_equals_embedding_then_linear(flatten, generator):
     from gnncomm.nn import SymbolEmbedding
+
     embed = SymbolEmbedding(V, M, D)
     linear = torch.nn.Linear(M * D if flatten else D, 12)
     logits = torch.randn(7, M, V, generator=generator, requires_grad=True)
@@ -229,6 +242,6 @@ def test_fused_symbol_projection_equals_embedding_then_linear(flatten, generator
     ref = linear(embed(msg).flatten(1) if flatten else embed(msg))
     out = embed.project(msg, linear, flatten=flatten)
     assert torch.allclose(out, ref, atol=1e-5)
-    g_ref, = torch.autograd.grad(ref.pow(2).sum(), logits, retain_graph=True)
-    g_out, = torch.autograd.grad(out.pow(2).sum(), logits)
+    (g_ref,) = torch.autograd.grad(ref.pow(2).sum(), logits, retain_graph=True)
+    (g_out,) = torch.autograd.grad(out.pow(2).sum(), logits)
     assert torch.allclose(g_out, g_ref, atol=1e-5)

@@ -1,5 +1,6 @@
 """Large populations (per-agent weights stay one batched product at N=1000) and the curriculum
 topology (graphs switch at the boundaries; torch.compile compiles once per schedule entry at most)."""
+
 import math
 from collections import Counter
 
@@ -7,7 +8,8 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-import gnncomm.train as train_mod
+import gnncomm
+import gnncomm.trainer as trainer_mod
 from gnncomm import Config
 from gnncomm.agents import CommSystem
 from gnncomm.checkpoint import load_checkpoint
@@ -62,9 +64,12 @@ def test_a_per_agent_step_dispatches_the_same_ops_at_10_and_1000_agents():
 
 
 def test_train_with_1000_per_agent_agents_runs_on_the_cpu(tmp_path):
-    cfg = Config(**dict(TINY, num_agents=1000, k_neighbors=4, batch_size=2, steps=2, log_every=1, timesteps=2,
-                        shared_params=False))
-    result = train_mod.train(cfg, tmp_path, progress=False, evaluate=False)
+    cfg = Config(
+        **dict(
+            TINY, num_agents=1000, k_neighbors=4, batch_size=2, steps=2, log_every=1, timesteps=2, shared_params=False
+        )
+    )
+    result = gnncomm.train(cfg, tmp_path, progress=False, evaluate=False)
     assert result.step == 2 and all(math.isfinite(row["loss"]) for row in result.history)
     state = load_checkpoint(tmp_path)["model"]
     assert state["encoder.cell.gates.weight"].shape[0] == 1000
@@ -76,6 +81,7 @@ def test_train_with_1000_per_agent_agents_runs_on_the_cpu(tmp_path):
 def compile_counter(monkeypatch):
     """``torch.compile`` with a counting backend: dynamo's guards and recompiles, without Inductor."""
     from torch._dynamo.testing import CompileCounter
+
     counter = CompileCounter()
     real = torch.compile
     monkeypatch.setattr(torch, "compile", lambda model, **kwargs: real(model, backend=counter))
@@ -87,9 +93,19 @@ def compile_counter(monkeypatch):
 
 def test_curriculum_switches_graphs_at_the_boundaries_with_bounded_recompiles(tmp_path, compile_counter):
     schedule = [[0, "full", 2], [2, "ring", 2], [4, "knn", 2], [6, "full", 3]]
-    cfg = Config(**dict(TINY, steps=10, log_every=2, compile="true", topology="ring", topology_schedule=schedule,
-                        timesteps=2, batch_size=4))
-    trainer = train_mod.Trainer(cfg, tmp_path)
+    cfg = Config(
+        **dict(
+            TINY,
+            steps=10,
+            log_every=2,
+            compile="true",
+            topology="ring",
+            topology_schedule=schedule,
+            timesteps=2,
+            batch_size=4,
+        )
+    )
+    trainer = trainer_mod.Trainer(cfg, tmp_path)
     seen = []
     original = trainer.train_step
 
@@ -102,8 +118,13 @@ def test_curriculum_switches_graphs_at_the_boundaries_with_bounded_recompiles(tm
     trainer.train(progress=False)
     B, N = 4, 4
     full, two_per_node = B * N * (N - 1), B * N * 2
-    assert seen == [("full", 2, full)] * 2 + [("ring", 2, two_per_node)] * 2 + [("knn", 2, two_per_node)] * 2 + \
-        [("full", 3, full)] * 4
+    assert (
+        seen
+        == [("full", 2, full)] * 2
+        + [("ring", 2, two_per_node)] * 2
+        + [("knn", 2, two_per_node)] * 2
+        + [("full", 3, full)] * 4
+    )
     assert [(e["step"], e["topology"]) for e in trainer.selection_log] == [(2, "ring"), (4, "knn"), (6, "full")]
     # compiled once per schedule entry at most, never per step, and in one graph each time
     assert 1 <= compile_counter.frame_count <= len(schedule)
@@ -113,7 +134,7 @@ def test_curriculum_switches_graphs_at_the_boundaries_with_bounded_recompiles(tm
 def test_resuming_a_curriculum_logs_no_spurious_switch(tmp_path):
     schedule = [[0, "full", 2], [3, "ring", 2]]
     cfg = Config(**dict(TINY, steps=6, log_every=2, topology_schedule=schedule))
-    train_mod.train(Config(**{**cfg.to_dict(), "steps": 2}), tmp_path, progress=False, evaluate=False)
-    train_mod.train(cfg, tmp_path, resume=True, progress=False, evaluate=False)
+    gnncomm.train(Config(**{**cfg.to_dict(), "steps": 2}), tmp_path, progress=False, evaluate=False)
+    gnncomm.train(cfg, tmp_path, resume=True, progress=False, evaluate=False)
     events = (tmp_path / "events.jsonl").read_text().splitlines()
     assert len(events) == 1 and '"step": 3' in events[0] and '"ring"' in events[0]

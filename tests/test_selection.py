@@ -3,7 +3,8 @@ import json
 import pytest
 import torch
 
-import gnncomm.train as train_mod
+import gnncomm
+import gnncomm.trainer as trainer_mod
 from gnncomm import Config
 from gnncomm.agents import CommSystem
 from gnncomm.checkpoint import load_checkpoint
@@ -59,8 +60,9 @@ def test_copy_agents_copies_weights_with_bounded_noise_and_the_adam_moments(muta
     per_agent = system.per_agent_parameters()
     assert per_agent and all(p.size(0) == 6 for p in per_agent.values())
     donors, recipients = [1, 2], [5, 0]
-    copy_agents(system, optimizer, donors, recipients, mutation_std=mutation_std,
-                generator=torch.Generator().manual_seed(0))
+    copy_agents(
+        system, optimizer, donors, recipients, mutation_std=mutation_std, generator=torch.Generator().manual_seed(0)
+    )
     assert_copied(before, snapshot(system), per_agent, donors, recipients, mutation_std)
     for param in per_agent.values():
         state = optimizer.state[param]
@@ -91,9 +93,8 @@ def test_copy_agents_rejects_bad_arguments():
 
 
 def test_selection_event_in_training_replaces_the_weakest_and_is_logged(tmp_path):
-    cfg = Config(**{**TINY, "steps": 4, "log_every": 2, "selection_every": 2, "selection_k": 1,
-                    "mutation_std": 0.05})
-    trainer = train_mod.Trainer(cfg, tmp_path)
+    cfg = Config(**{**TINY, "steps": 4, "log_every": 2, "selection_every": 2, "selection_k": 1, "mutation_std": 0.05})
+    trainer = trainer_mod.Trainer(cfg, tmp_path)
     per_agent = set(trainer.system.per_agent_parameters())
     seen = []
     original = trainer._select
@@ -122,9 +123,9 @@ def test_selection_event_in_training_replaces_the_weakest_and_is_logged(tmp_path
 
 def test_selection_resumes_exactly(tmp_path):
     cfg = Config(**{**TINY, "steps": 6, "anneal_steps": 6, "log_every": 2, "selection_every": 2, "selection_k": 1})
-    train_mod.train(cfg, tmp_path / "full", progress=False, evaluate=False)
-    train_mod.train(Config(**{**cfg.to_dict(), "steps": 3}), tmp_path / "split", progress=False, evaluate=False)
-    train_mod.train(cfg, tmp_path / "split", resume=True, progress=False, evaluate=False)
+    gnncomm.train(cfg, tmp_path / "full", progress=False, evaluate=False)
+    gnncomm.train(Config(**{**cfg.to_dict(), "steps": 3}), tmp_path / "split", progress=False, evaluate=False)
+    gnncomm.train(cfg, tmp_path / "split", resume=True, progress=False, evaluate=False)
     a, b = (load_checkpoint(tmp_path / name) for name in ("full", "split"))
     assert a["selection_log"] == b["selection_log"] and len(a["selection_log"]) == 3
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])

@@ -71,7 +71,7 @@ def test_actions_move_agents_and_are_differentiable():
 def test_observation_is_partial_and_noisy(generator):
     world = SwarmWorld(6, latent_dim=4, view_size=1, obs_noise=0.1)
     state = world.reset(3, generator=generator)
-    obs = world.observe(state, world.sample_obs_noise(3, generator=generator)).view(3, 6, -1)
+    obs = world.observe(state, world.sample_noise(1, 3, generator=generator)[0]).view(3, 6, -1)
     assert obs.shape[-1] == world.obs_dim == 12
     view, mask = obs[..., 4:8], obs[..., 8:]
     assert torch.equal(mask.sum(-1), torch.ones(3, 6))  # one factor each
@@ -85,21 +85,26 @@ def test_observation_is_partial_and_noisy(generator):
 
 def test_reward_prefers_a_tight_swarm():
     world = SwarmWorld(4)
-    tight = WorldState(torch.full((1, 4, 2), 3.0) + 0.01 * torch.arange(8.0).view(1, 4, 2),
-                       torch.zeros(1, 4, 2), torch.zeros(1, 4))
-    loose = WorldState(torch.tensor([[[0.0, 0.0], [4.0, 0.0], [0.0, 4.0], [4.0, 4.0]]]), torch.zeros(1, 4, 2),
-                       torch.zeros(1, 4))
+    tight = WorldState(
+        torch.full((1, 4, 2), 3.0) + 0.01 * torch.arange(8.0).view(1, 4, 2), torch.zeros(1, 4, 2), torch.zeros(1, 4)
+    )
+    loose = WorldState(
+        torch.tensor([[[0.0, 0.0], [4.0, 0.0], [0.0, 4.0], [4.0, 4.0]]]), torch.zeros(1, 4, 2), torch.zeros(1, 4)
+    )
     assert world.reward(tight) > world.reward(loose)
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(num_agents=1), ValueError, "num_agents must be >= 2"),
-    (dict(num_agents=4.0), TypeError, "num_agents"),
-    (dict(num_agents=4, latent_dim=2, view_size=3), ValueError, "view_size must be in"),
-    (dict(num_agents=4, dt=0.0), ValueError, "dt must be > 0"),
-    (dict(num_agents=4, obs_noise=-1.0), ValueError, "obs_noise must be >= 0"),
-    (dict(num_agents=4, arena_size=-2.0), ValueError, "arena_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(num_agents=1), ValueError, "num_agents must be >= 2"),
+        (dict(num_agents=4.0), TypeError, "num_agents"),
+        (dict(num_agents=4, latent_dim=2, view_size=3), ValueError, "view_size must be in"),
+        (dict(num_agents=4, dt=0.0), ValueError, "dt must be finite and > 0"),
+        (dict(num_agents=4, obs_noise=-1.0), ValueError, "obs_noise must be finite and >= 0"),
+        (dict(num_agents=4, arena_size=-2.0), ValueError, "arena_size"),
+    ],
+)
 def test_world_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         SwarmWorld(**kwargs)
@@ -117,3 +122,71 @@ def test_step_bad_action_and_edge_index():
         world.step(state, torch.zeros(8, 3), full(4))
     with pytest.raises(ValueError, match="edge_index must be a long tensor"):
         world.step(state, torch.zeros(8, 2), full(4).float())
+
+
+@pytest.mark.parametrize("latent_dim, k", [(4, 1), (4, 5), (6, 3), (12, 2)])
+def test_reference_errors_match_an_oracle_estimator_on_sampled_worlds(latent_dim, k):
+    from benchmarks.learning import oracle_errors
+
+    world = SwarmWorld(10, latent_dim=latent_dim, obs_noise=0.3)
+    analytic = world.reference_errors(k)
+    oracle = oracle_errors(world, k, episodes=20000, seed=1)
+    assert oracle["own_view"] == pytest.approx(analytic["own_view"], rel=0.03)
+    assert oracle["floor"] == pytest.approx(analytic["floor"], rel=0.05, abs=2e-3)
+    assert 0 <= analytic["floor"] < analytic["own_view"] <= 1
+
+
+def test_reference_errors_by_hand():
+    # L=4, N=10, sigma=0.1, one reading: own view (0.01/1.01 + 3)/4; factors 0, 1 seen by 3 agents, 2, 3 by 2
+    errors = SwarmWorld(10, latent_dim=4, obs_noise=0.1).reference_errors(1)
+    assert errors["own_view"] == pytest.approx((0.01 / 1.01 + 3) / 4)
+    assert errors["floor"] == pytest.approx((2 * 0.01 / 3.01 + 2 * 0.01 / 2.01) / 4)
+    # a factor nobody sees stays at the prior variance 1
+    assert SwarmWorld(2, latent_dim=3).reference_errors(5)["floor"] > 1 / 3
+
+
+def test_message_share_on_hand_made_numbers():
+    from gnncomm.world import message_share
+
+    world = SwarmWorld(10, latent_dim=4, obs_noise=0.0)  # own view 0.75, floor 0
+    assert message_share(world, 5, 0.75) == pytest.approx(0.0)
+    assert message_share(world, 5, 0.0) == pytest.approx(1.0)
+    assert message_share(world, 5, 0.375) == pytest.approx(0.5)
+    assert message_share(world, 5, 1.5) == pytest.approx(-1.0)  # worse than one's own view
+    assert message_share(object(), 5, 0.1) is None
+
+
+def test_swarm_world_implements_the_world_protocol_and_the_registry_builds_it():
+    from gnncomm import Config
+    from gnncomm.world import World, build_world, register_world, world_names
+
+    assert isinstance(SwarmWorld(4), World)
+    assert isinstance(build_world(Config()), SwarmWorld) and "swarm" in world_names()
+    with pytest.raises(ValueError, match="registered worlds"):
+        build_world(Config(world="nowhere"))
+    with pytest.raises(TypeError, match="callable"):
+        register_world("bad", 3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(obs_noise="0.1"), TypeError, "obs_noise"),
+        (dict(dt=float("inf")), ValueError, "dt"),
+        (dict(damping=float("nan")), ValueError, "damping"),
+        (dict(arena_size=float("inf")), ValueError, "arena_size"),
+        (dict(max_speed=0.0), ValueError, "max_speed"),
+        (dict(cohesion=True), TypeError, "cohesion"),
+    ],
+)
+def test_world_parameters_are_checked_with_one_line_errors_naming_them(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        SwarmWorld(4, **kwargs)
+
+
+@pytest.mark.parametrize("bad", [-1, 8])
+def test_step_rejects_edge_indices_outside_the_batch(bad):
+    world = SwarmWorld(4)
+    state = world.reset(2, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"edge_index must hold node indices in \[0, B \* N - 1 = 7\]"):
+        world.step(state, torch.zeros(8, 2), torch.tensor([[0, bad], [1, 2]]))

@@ -1,4 +1,5 @@
 """Neural building blocks: the discrete channel, the attention layer and the agent parts."""
+
 from gnncomm.nn.agent_linear import AgentLinear, AgentLSTMCell, AgentMLP
 from gnncomm.nn.decoder import AttentionDecoder
 from gnncomm.nn.embedding import SymbolEmbedding

@@ -1,4 +1,5 @@
 """Linear maps whose weights are shared by all agents or owned by each agent."""
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,9 @@ class AgentLinear(nn.Module):
         **input:** ``(B * num_agents, in_channels)``; **output:** ``(B * num_agents, out_channels)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, num_agents: int = 1, shared: bool = True,
-                 bias: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, num_agents: int = 1, shared: bool = True, bias: bool = True
+    ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -57,8 +59,9 @@ class AgentLinear(nn.Module):
             return out if self.bias is None else out + self.bias[0]
         A, I, O = self.num_agents, self.in_channels, self.out_channels
         xa = x.view(-1, A, I).transpose(0, 1)  # [A, B, I]
-        out = torch.bmm(xa, self.weight) if self.bias is None else torch.baddbmm(
-            self.bias.unsqueeze(1), xa, self.weight)  # [A, B, O]
+        out = (
+            torch.bmm(xa, self.weight) if self.bias is None else torch.baddbmm(self.bias.unsqueeze(1), xa, self.weight)
+        )  # [A, B, O]
         return out.transpose(0, 1).reshape(-1, O)
 
     def agent_state(self, agent: int) -> dict[str, Tensor]:
@@ -77,10 +80,14 @@ class AgentLinear(nn.Module):
 class AgentMLP(nn.Sequential):
     """Two :class:`AgentLinear` layers with a ``tanh`` between them."""
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_agents: int = 1,
-                 shared: bool = True) -> None:
-        super().__init__(AgentLinear(in_channels, hidden_channels, num_agents, shared), nn.Tanh(),
-                         AgentLinear(hidden_channels, out_channels, num_agents, shared))
+    def __init__(
+        self, in_channels: int, hidden_channels: int, out_channels: int, num_agents: int = 1, shared: bool = True
+    ) -> None:
+        super().__init__(
+            AgentLinear(in_channels, hidden_channels, num_agents, shared),
+            nn.Tanh(),
+            AgentLinear(hidden_channels, out_channels, num_agents, shared),
+        )
 
     def reset_parameters(self) -> None:
         self[0].reset_parameters()
@@ -104,8 +111,7 @@ class AgentLSTMCell(nn.Module):
         **output:** ``(h', c')``.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, num_agents: int = 1,
-                 shared: bool = True) -> None:
+    def __init__(self, in_channels: int, hidden_channels: int, num_agents: int = 1, shared: bool = True) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
@@ -116,7 +122,7 @@ class AgentLSTMCell(nn.Module):
         self.gates.reset_parameters()
         with torch.no_grad():  # forget-gate bias 1: remember by default
             H = self.hidden_channels
-            self.gates.bias[:, H:2 * H].fill_(1.0)
+            self.gates.bias[:, H : 2 * H].fill_(1.0)
 
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         h, c = state

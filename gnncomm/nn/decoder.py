@@ -1,4 +1,5 @@
 """The listener's reconstruction: a message back to the observation it encodes."""
+
 from __future__ import annotations
 
 import math
@@ -35,12 +36,21 @@ class AttentionDecoder(nn.Module):
         **input:** ``(B*A, M, V)``; **output:** ``(B*A, out_channels)``.
     """
 
-    def __init__(self, vocab_size: int, msg_dim: int, out_channels: int, hidden_channels: int,
-                 heads: int = 4, num_agents: int = 1, shared: bool = True) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        msg_dim: int,
+        out_channels: int,
+        hidden_channels: int,
+        heads: int = 4,
+        num_agents: int = 1,
+        shared: bool = True,
+    ) -> None:
         super().__init__()
         if hidden_channels % heads != 0:
-            raise ValueError(f"heads must divide hidden_channels, got heads={heads} and "
-                             f"hidden_channels={hidden_channels}")
+            raise ValueError(
+                f"heads must divide hidden_channels, got heads={heads} and hidden_channels={hidden_channels}"
+            )
         self.vocab_size = vocab_size
         self.msg_dim = msg_dim
         self.out_channels = out_channels
@@ -68,5 +78,7 @@ class AttentionDecoder(nn.Module):
         return self.mlp(pooled)
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}(vocab={self.vocab_size}, msg_dim={self.msg_dim}, "
-                f"out={self.out_channels}, heads={self.heads})")
+        return (
+            f"{self.__class__.__name__}(vocab={self.vocab_size}, msg_dim={self.msg_dim}, "
+            f"out={self.out_channels}, heads={self.heads})"
+        )

@@ -1,4 +1,5 @@
 """Embedding of one-hot messages: each symbol together with its position in the message."""
+
 from __future__ import annotations
 
 import torch
@@ -34,8 +35,8 @@ class SymbolEmbedding(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.normal_(self.symbol, std=self.embed_dim ** -0.5)
-        nn.init.normal_(self.position, std=self.embed_dim ** -0.5)
+        nn.init.normal_(self.symbol, std=self.embed_dim**-0.5)
+        nn.init.normal_(self.position, std=self.embed_dim**-0.5)
 
     def forward(self, message: Tensor) -> Tensor:
         return message @ self.symbol + self.position  # [N, M, D]

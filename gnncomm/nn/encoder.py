@@ -1,4 +1,5 @@
 """The speaker: an LSTM that turns what an agent sees and hears into a discrete message."""
+
 from __future__ import annotations
 
 import torch
@@ -38,8 +39,17 @@ class LSTMEncoder(nn.Module):
         - **output:** ``(message (B*A, M, V), logits (B*A, M, V), state)``.
     """
 
-    def __init__(self, obs_dim: int, context_dim: int, hidden_channels: int, vocab_size: int, msg_dim: int,
-                 num_agents: int = 1, shared: bool = True, agent_embedding_dim: int = 0) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        context_dim: int,
+        hidden_channels: int,
+        vocab_size: int,
+        msg_dim: int,
+        num_agents: int = 1,
+        shared: bool = True,
+        agent_embedding_dim: int = 0,
+    ) -> None:
         super().__init__()
         self.obs_dim = obs_dim
         self.context_dim = context_dim
@@ -53,8 +63,7 @@ class LSTMEncoder(nn.Module):
             self.agent_embedding = nn.Parameter(torch.empty(num_agents, self.agent_embedding_dim))
         else:
             self.register_parameter("agent_embedding", None)
-        self.cell = AgentLSTMCell(obs_dim + context_dim + self.agent_embedding_dim, hidden_channels,
-                                  num_agents, shared)
+        self.cell = AgentLSTMCell(obs_dim + context_dim + self.agent_embedding_dim, hidden_channels, num_agents, shared)
         self.lin_logits = AgentLinear(hidden_channels, msg_dim * vocab_size, num_agents, shared)
         self.reset_parameters()
 
@@ -64,9 +73,15 @@ class LSTMEncoder(nn.Module):
         self.cell.reset_parameters()
         self.lin_logits.reset_parameters()
 
-    def forward(self, obs: Tensor, context: Tensor, state: tuple[Tensor, Tensor],
-                noise: Tensor | None = None, temperature: float | Tensor = 1.0,
-                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor]]:
+    def forward(
+        self,
+        obs: Tensor,
+        context: Tensor,
+        state: tuple[Tensor, Tensor],
+        noise: Tensor | None = None,
+        temperature: float | Tensor = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor]]:
         parts = [obs, context]
         if self.agent_embedding is not None:
             A, D = self.agent_embedding.shape
@@ -77,5 +92,7 @@ class LSTMEncoder(nn.Module):
         return message, logits, (h, c)
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}({self.obs_dim}, {self.hidden_channels}, vocab={self.vocab_size}, "
-                f"msg_dim={self.msg_dim}, shared={self.shared})")
+        return (
+            f"{self.__class__.__name__}({self.obs_dim}, {self.hidden_channels}, vocab={self.vocab_size}, "
+            f"msg_dim={self.msg_dim}, shared={self.shared})"
+        )

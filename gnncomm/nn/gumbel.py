@@ -1,4 +1,5 @@
 """Straight-through Gumbel-Softmax: the discrete bottleneck of every message."""
+
 from __future__ import annotations
 
 import torch
@@ -6,8 +7,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def sample_gumbel(shape: torch.Size | tuple[int, ...], *, generator: torch.Generator | None = None,
-                  device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+def sample_gumbel(
+    shape: torch.Size | tuple[int, ...],
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
     r"""Draws standard Gumbel noise :math:`g = -\log(-\log u)`, :math:`u \sim U(0, 1)`.
 
     Noise is drawn through an explicit ``generator`` so that a rollout can pre-sample all of its
@@ -22,9 +28,14 @@ def sample_gumbel(shape: torch.Size | tuple[int, ...], *, generator: torch.Gener
     return -torch.log((-torch.log(u.clamp_min(tiny))).clamp_min(tiny))
 
 
-def gumbel_softmax_sample(logits: Tensor, temperature: float | Tensor = 1.0, training: bool = True,
-                          straight_through: bool = True, noise: Tensor | None = None,
-                          generator: torch.Generator | None = None) -> Tensor:
+def gumbel_softmax_sample(
+    logits: Tensor,
+    temperature: float | Tensor = 1.0,
+    training: bool = True,
+    straight_through: bool = True,
+    noise: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     r"""Samples one-hot symbols from ``logits`` over the last dimension.
 
     .. math::
@@ -58,8 +69,7 @@ def gumbel_softmax_sample(logits: Tensor, temperature: float | Tensor = 1.0, tra
         index = logits.argmax(dim=-1)
         return F.one_hot(index, logits.size(-1)).to(logits.dtype)
     if noise is None:
-        noise = sample_gumbel(logits.shape, generator=generator, device=logits.device,
-                              dtype=torch.float32)
+        noise = sample_gumbel(logits.shape, generator=generator, device=logits.device, dtype=torch.float32)
     y = torch.softmax((logits.float() + noise) / temperature, dim=-1)
     if not straight_through:
         return y.to(logits.dtype)
@@ -82,8 +92,13 @@ class GumbelSoftmax(torch.nn.Module):
         self.temperature = temperature
         self.straight_through = straight_through
 
-    def forward(self, logits: Tensor, noise: Tensor | None = None, temperature: float | Tensor | None = None,
-                generator: torch.Generator | None = None) -> Tensor:
+    def forward(
+        self,
+        logits: Tensor,
+        noise: Tensor | None = None,
+        temperature: float | Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         tau = self.temperature if temperature is None else temperature
         return gumbel_softmax_sample(logits, tau, self.training, self.straight_through, noise, generator)
 

@@ -1,4 +1,5 @@
 """What an agent does with what it heard: move, and estimate the hidden world."""
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,9 @@ class ActionHead(nn.Module):
         **input:** ``(B*A, in_channels)``; **output:** ``(B*A, action_dim)``.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, action_dim: int = 2, num_agents: int = 1,
-                 shared: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, hidden_channels: int, action_dim: int = 2, num_agents: int = 1, shared: bool = True
+    ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.action_dim = action_dim
@@ -62,8 +64,9 @@ class WorldEstimator(nn.Module):
         **output:** ``(prediction (B*A, latent_dim), state)``.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, latent_dim: int, num_agents: int = 1,
-                 shared: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, hidden_channels: int, latent_dim: int, num_agents: int = 1, shared: bool = True
+    ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.latent_dim = latent_dim

@@ -1,4 +1,5 @@
 """Multi-head attention of each receiver over the discrete messages of its in-neighbours."""
+
 from __future__ import annotations
 
 import math
@@ -48,11 +49,24 @@ class MessageAttention(MessagePassing):
           ``return_attention_weights=True``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, vocab_size: int, msg_dim: int,
-                 heads: int = 4, embed_dim: int | None = None, bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        vocab_size: int,
+        msg_dim: int,
+        heads: int = 4,
+        embed_dim: int | None = None,
+        bias: bool = True,
+    ) -> None:
         super().__init__(aggr="add", node_dim=0)
-        for name, value, low in (("in_channels", in_channels, 1), ("out_channels", out_channels, 1),
-                                 ("vocab_size", vocab_size, 2), ("msg_dim", msg_dim, 1), ("heads", heads, 1)):
+        for name, value, low in (
+            ("in_channels", in_channels, 1),
+            ("out_channels", out_channels, 1),
+            ("vocab_size", vocab_size, 2),
+            ("msg_dim", msg_dim, 1),
+            ("heads", heads, 1),
+        ):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int >= {low}, got {type(value).__name__}")
             if value < low:
@@ -79,8 +93,9 @@ class MessageAttention(MessagePassing):
         self.lin_key_value.reset_parameters()
         self.lin_out.reset_parameters()
 
-    def forward(self, x: Tensor, message: Tensor, edge_index: Tensor,
-                return_attention_weights: bool = False) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
+    def forward(
+        self, x: Tensor, message: Tensor, edge_index: Tensor, return_attention_weights: bool = False
+    ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
         self._check_inputs(x, message, edge_index)
         N = x.size(0)
         H, C = self.heads, self.head_channels
@@ -100,8 +115,10 @@ class MessageAttention(MessagePassing):
             raise ValueError(f"x must have shape [num_nodes, in_channels={self.in_channels}], got {list(x.shape)}")
         expected = [x.size(0), self.msg_dim, self.vocab_size]
         if list(message.shape) != expected:
-            raise ValueError(f"message must be one-hot of shape [num_nodes, msg_dim, vocab_size] = {expected}, "
-                             f"got {list(message.shape)}")
+            raise ValueError(
+                f"message must be one-hot of shape [num_nodes, msg_dim, vocab_size] = {expected}, "
+                f"got {list(message.shape)}"
+            )
         if not message.is_floating_point():
             raise TypeError(f"message must be a floating-point one-hot tensor, got {message.dtype}")
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
@@ -109,8 +126,9 @@ class MessageAttention(MessagePassing):
         if edge_index.dtype != torch.long:
             raise TypeError(f"edge_index must be torch.long, got {edge_index.dtype}")
 
-    def edge_update(self, query_i: Tensor, key_j: Tensor, index: Tensor, ptr: Tensor | None,
-                    size_i: int | None) -> Tensor:
+    def edge_update(
+        self, query_i: Tensor, key_j: Tensor, index: Tensor, ptr: Tensor | None, size_i: int | None
+    ) -> Tensor:
         score = (query_i * key_j).sum(dim=-1) / math.sqrt(self.head_channels)  # [E, H]
         return softmax(score, index, ptr, size_i)
 
@@ -118,5 +136,7 @@ class MessageAttention(MessagePassing):
         return value_j * alpha.unsqueeze(-1)  # [E, H, C]
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, heads={self.heads}, "
-                f"vocab={self.vocab_size}, msg_dim={self.msg_dim})")
+        return (
+            f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, heads={self.heads}, "
+            f"vocab={self.vocab_size}, msg_dim={self.msg_dim})"
+        )

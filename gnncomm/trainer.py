@@ -1,8 +1,10 @@
-"""Training: the one place for AMP, torch.compile, TF32, DDP, checkpoints and the training loop."""
+"""The training loop: the one place for AMP, torch.compile, TF32, DDP and checkpoints."""
+
 from __future__ import annotations
 
 import csv
 import gc
+import io
 import json
 import math
 import signal
@@ -16,24 +18,23 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from gnncomm.agents import CommSystem
-from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_save, load_checkpoint
+from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_save, atomic_write_text, load_checkpoint
 from gnncomm.config import Config
-from gnncomm.rollout import Episode, make_graph_fn, rollout, sample_episode
+from gnncomm.interventions import silence
+from gnncomm.rollout import EVAL_SEED_OFFSET, Episode, evaluate_rollout, make_graph_fn, rollout, sample_episode
 from gnncomm.runtime import Runtime, setup_runtime
-from gnncomm.world import SwarmWorld, WorldState
+from gnncomm.selection import survival_selection
+from gnncomm.world import World, build_world, check_world, message_share
 
-EVAL_AGENT_BUDGET = 2 ** 16
-"""Largest number of agents (episodes x num_agents) in the automatic end-of-run evaluation."""
-
-METRIC_KEYS = ("loss", "recon", "world", "world_last", "comm", "dispersion", "vocab_usage", "entropy_bits")
+PROBE_KEYS = ("eval_world_mse", "eval_world_mse_silent", "eval_share")
+EVENTS_NAME = "events.jsonl"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""Signals that stop training at the next step with a checkpoint (a second one stops at once)."""
+METRIC_KEYS = ("loss", "recon", "world", "world_last", "comm", "reward", "vocab_usage", "entropy_bits")
 
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or inf loss; the last good checkpoint is left as it was."""
-
-
-def build_world(cfg: Config) -> SwarmWorld:
-    return SwarmWorld(cfg.num_agents, cfg.latent_dim, cfg.view_size, cfg.obs_noise, cfg.arena_size or None)
 
 
 class RolloutLoss(nn.Module):
@@ -44,7 +45,7 @@ class RolloutLoss(nn.Module):
     force) is swapped with :meth:`set_topology`; each distinct topology compiles once.
     """
 
-    def __init__(self, system: CommSystem, world: SwarmWorld, cfg: Config) -> None:
+    def __init__(self, system: CommSystem, world: World, cfg: Config) -> None:
         super().__init__()
         self.system = system
         self.world = world
@@ -56,14 +57,16 @@ class RolloutLoss(nn.Module):
         """Uses ``(name, k)`` from now on; returns whether it changed."""
         if self.topology == (name, k):
             return False
-        self.graph_fn = make_graph_fn(name, k, self.cfg.num_agents, batch_size, device=device, seed=self.cfg.seed,
-                                      edges=self.cfg.custom_edges)
+        self.graph_fn = make_graph_fn(
+            name, k, self.cfg.num_agents, batch_size, device=device, seed=self.cfg.seed, edges=self.cfg.custom_edges
+        )
         self.topology = (name, k)
         return True
 
-    def forward(self, pos: Tensor, vel: Tensor, latent: Tensor, obs_noise: Tensor, gumbel: Tensor,
-                temperature: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        episode = Episode(WorldState(pos, vel, latent), obs_noise, gumbel)
+    def forward(
+        self, state: Any, obs_noise: Tensor, gumbel: Tensor, temperature: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        episode = Episode(state, obs_noise, gumbel)
         loss, logs, _ = rollout(self.system, self.world, episode, self.graph_fn, self.cfg, temperature)
         return loss, logs
 
@@ -81,14 +84,16 @@ class TrainResult:
 
 
 class Trainer:
-    """Trains a :class:`CommSystem` on the swarm world, writing everything into ``run_dir``.
+    """Trains a :class:`CommSystem` in a :class:`~gnncomm.world.World`, writing everything into ``run_dir``.
 
     Only rank 0 writes files. All episodes of a global step are drawn from one generator seeded with
     ``cfg.seed``, and rank ``r`` of ``W`` trains on its slice ``r`` of the batch: a run is the same
     whatever the world size, and a checkpoint resumes at any world size.
     """
 
-    def __init__(self, cfg: Config, run_dir: str | Path, *, runtime: Runtime | None = None) -> None:
+    def __init__(
+        self, cfg: Config, run_dir: str | Path, *, runtime: Runtime | None = None, world: World | None = None
+    ) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.rt = runtime or setup_runtime(cfg)
@@ -96,7 +101,7 @@ class Trainer:
             raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the world size {self.rt.world_size}")
         self.local_batch = cfg.batch_size // self.rt.world_size
         torch.manual_seed(cfg.seed)  # parameter initialisation; all later draws use self.generator
-        self.world = build_world(cfg)
+        self.world = build_world(cfg) if world is None else check_world(world, cfg)
         self.system = CommSystem.from_config(cfg, self.world.obs_dim).to(self.rt.device)
         self.loss_module = RolloutLoss(self.system, self.world, cfg)
         self.optimizer = torch.optim.AdamW(self.system.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -111,28 +116,50 @@ class Trainer:
         model: nn.Module = self.loss_module
         if self.rt.distributed:
             model = nn.parallel.DistributedDataParallel(
-                model, device_ids=[self.rt.device.index] if self.rt.device.type == "cuda" else None)
+                model, device_ids=[self.rt.device.index] if self.rt.device.type == "cuda" else None
+            )
         if self.rt.compile:
-            torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit,
-                                                        4 * (len(cfg.topology_schedule) + 2))
+            torch._dynamo.config.cache_size_limit = max(
+                torch._dynamo.config.cache_size_limit, 4 * (len(cfg.topology_schedule) + 2)
+            )
             model = torch.compile(model)
         self.model = model
         self._interrupted = False
+        self.anneal_span = cfg.anneal_steps or cfg.steps
+        """Steps over which the temperature anneals, fixed at the run's start (kept on resume)."""
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.system.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict(), "step": self.step, "generator": self.generator.get_state(),
-                "torch_rng": torch.get_rng_state(), "config": self.cfg.to_dict(), "history": self.history,
-                "selection_log": self.selection_log}
+        return {
+            "model": self.system.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "config": self.cfg.to_dict(),
+            "history": self.history,
+            "anneal_span": self.anneal_span,
+            "selection_log": self.selection_log,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         saved = Config.from_dict(state["config"])
-        for key in ("num_agents", "vocab_size", "msg_dim", "hidden_dim", "heads", "shared_params", "latent_dim",
-                    "view_size", "agent_embedding_dim"):
+        for key in (
+            "num_agents",
+            "vocab_size",
+            "msg_dim",
+            "hidden_dim",
+            "heads",
+            "shared_params",
+            "latent_dim",
+            "view_size",
+            "agent_embedding_dim",
+        ):
             if getattr(saved, key) != getattr(self.cfg, key):
-                raise CheckpointError(f"checkpoint has {key}={getattr(saved, key)!r} but the config asks for "
-                                      f"{getattr(self.cfg, key)!r}")
+                raise CheckpointError(
+                    f"checkpoint has {key}={getattr(saved, key)!r} but the config asks for {getattr(self.cfg, key)!r}"
+                )
         try:
             self.system.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -143,9 +170,13 @@ class Trainer:
         try:
             self.generator.set_state(state["generator"].cpu())
         except RuntimeError as exc:
-            raise CheckpointError(f"cannot restore the episode generator on {self.rt.device} "
-                                  f"(a checkpoint resumes on the same device type it was written on): {exc}") from None
-        torch.set_rng_state(state["torch_rng"])
+            raise CheckpointError(
+                f"cannot restore the episode generator on {self.rt.device} "
+                f"(a checkpoint resumes on the same device type it was written on): {exc}"
+            ) from None
+        torch.set_rng_state(state["torch_rng"].cpu())
+        # The temperature schedule is fixed when a run starts: extending `steps` continues the same trajectory.
+        self.anneal_span = int(state.get("anneal_span", saved.anneal_steps or saved.steps))
         self.history = list(state["history"])
         self.selection_log = list(state.get("selection_log", []))
 
@@ -171,9 +202,8 @@ class Trainer:
     # ------------------------------------------------------------------ one step
     def train_step(self, episode: Episode, temperature: Tensor) -> dict[str, Tensor]:
         """Forward, backward, clip and update; returns detached logs (no host sync)."""
-        s = episode.state
         with self.rt.autocast():
-            loss, logs = self.model(s.pos, s.vel, s.latent, episode.obs_noise, episode.gumbel, temperature)
+            loss, logs = self.model(episode.state, episode.obs_noise, episode.gumbel, temperature)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
@@ -183,11 +213,12 @@ class Trainer:
         return logs
 
     def next_episode(self) -> Episode:
-        full = sample_episode(self.world, self.cfg, self.cfg.batch_size, generator=self.generator,
-                              device=self.rt.device)
+        full = sample_episode(
+            self.world, self.cfg, self.cfg.batch_size, generator=self.generator, device=self.rt.device
+        )
         lo, b, N = self.rt.rank * self.local_batch, self.local_batch, self.cfg.num_agents
         take = lambda t, dim=0, n=1: t.narrow(dim, lo * n, b * n)  # noqa: E731  (a view: drawn on the device)
-        state = WorldState(take(full.state.pos), take(full.state.vel), take(full.state.latent))
+        state = type(full.state)(*map(take, full.state))  # every state field is [B, ...]
         return Episode(state, take(full.obs_noise, 1), take(full.gumbel, 1, N))
 
     # ------------------------------------------------------------------ loop
@@ -196,13 +227,17 @@ class Trainer:
         if self.rt.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(self.run_dir / "config.json")
+            # Events up to the checkpoint, not those a crashed run logged after it (they will happen again).
+            atomic_write_text(self.run_dir / EVENTS_NAME, "".join(json.dumps(e) + "\n" for e in self.selection_log))
         writer = _MetricWriter(self.run_dir, self.history) if self.rt.is_main else None
         bar = _progress(cfg.steps, self.step, enabled=progress and self.rt.is_main)
-        previous = signal.getsignal(signal.SIGINT)
-        signal.signal(signal.SIGINT, self._on_interrupt)
+        previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+        for sig in STOP_SIGNALS:  # Ctrl-C, and the SIGTERM that cluster schedulers send before a kill
+            signal.signal(sig, self._on_interrupt)
         running: dict[str, Tensor] = {}
         bad = torch.zeros((), dtype=torch.bool, device=self.rt.device)
         tick, tick_step, status = time.perf_counter(), self.step, "finished"
+        train_time = self.history[-1].get("train_time_s", 0.0) if self.history else 0.0
         try:
             while self.step < cfg.steps:
                 if self._stop_requested():
@@ -212,7 +247,7 @@ class Trainer:
                 changed = self.loss_module.set_topology(name, k, self.local_batch, self.rt.device)
                 if changed and self.step > 0 and cfg.topology_at(self.step - 1) != (name, k):  # not on resume
                     self._log_event({"event": "topology", "step": self.step, "topology": name, "k": k})
-                temperature = torch.tensor(cfg.temperature(self.step), device=self.rt.device)
+                temperature = torch.tensor(cfg.temperature(self.step, self.anneal_span), device=self.rt.device)
                 logs = self.train_step(self.next_episode(), temperature)
                 bad |= ~torch.isfinite(logs["loss"])
                 for key, value in logs.items():
@@ -222,22 +257,38 @@ class Trainer:
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                     self._check_finite(bad)
                     now = time.perf_counter()
+                    train_time += now - tick
                     row = self._reduce_logs(running, self.step - tick_step)
-                    row.update(step=self.step, temperature=float(temperature),
-                               steps_per_s=(self.step - tick_step) / max(now - tick, 1e-9))
-                    running, tick, tick_step = {}, now, self.step
+                    row.update(
+                        step=self.step,
+                        temperature=float(temperature),
+                        train_time_s=train_time,
+                        steps_per_s=(self.step - tick_step) / max(now - tick, 1e-9),
+                    )
+                    if (
+                        self.rt.is_main
+                        and cfg.eval_every
+                        and (self.step % cfg.eval_every < cfg.log_every or self.step == cfg.steps)
+                    ):
+                        row.update(self.probe())
+                    running, tick, tick_step = {}, time.perf_counter(), self.step
                     self.history.append(row)
                     if writer is not None:
                         writer.write(row)
-                    bar.set_postfix(loss=f"{row['loss']:.3f}", world=f"{row['world_last']:.3f}",
-                                    vocab=f"{row['vocab_usage']:.2f}", it_s=f"{row['steps_per_s']:.1f}")
+                    bar.set_postfix(
+                        loss=f"{row['loss']:.3f}",
+                        world=f"{row['world_last']:.3f}",
+                        vocab=f"{row['vocab_usage']:.2f}",
+                        it_s=f"{row['steps_per_s']:.1f}",
+                    )
                 if cfg.selection_every and self.step % cfg.selection_every == 0:
                     self._select()
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                     self._check_finite(bad)
                     self.save_checkpoint()
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             bar.close()
             if writer is not None:
                 writer.close()
@@ -245,6 +296,29 @@ class Trainer:
             self._check_finite(bad)
             self.save_checkpoint()
         return TrainResult(self.run_dir, self.step, status, self.history)
+
+    def probe(self) -> dict[str, float]:
+        """The communication proof on a small fixed held-out batch (greedy messages, ``cfg.eval_batch``
+        episodes): world error at the last step with real and with silenced messages and, when the
+        world knows its Bayes references, the share of what messages could add."""
+        cfg = self.cfg
+        topology = self.loss_module.topology or cfg.topology_at(self.step)
+        run = lambda intervene: evaluate_rollout(  # noqa: E731
+            self.system,
+            self.world,
+            cfg,
+            episodes=cfg.eval_batch,
+            seed=cfg.seed + EVAL_SEED_OFFSET + 1,
+            device=self.rt.device,
+            intervene=intervene,
+            topology=topology,
+        )[0]
+        real, silent = run(None), run(silence())
+        row = {"eval_world_mse": real["world_last"], "eval_world_mse_silent": silent["world_last"]}
+        share = message_share(self.world, cfg.timesteps, real["world_last"])
+        if share is not None:
+            row["eval_share"] = share
+        return row
 
     def _on_interrupt(self, signum: int, frame: Any) -> None:
         if self._interrupted:  # a second Ctrl-C stops at once
@@ -269,7 +343,8 @@ class Trainer:
         if bool(bad):
             raise NonFiniteLossError(
                 f"non-finite loss (NaN or inf) before step {self.step}; training stopped and the last good "
-                f"checkpoint in {str(self.run_dir)!r} was kept. Try a lower lr, max_grad_norm or amp=none.")
+                f"checkpoint in {str(self.run_dir)!r} was kept. Try a lower lr, max_grad_norm or amp=none."
+            )
 
     def _reduce_logs(self, running: dict[str, Tensor], count: int) -> dict[str, float]:
         keys = sorted(running)
@@ -280,14 +355,23 @@ class Trainer:
         return dict(zip(keys, values.tolist()))
 
     def _select(self) -> None:
-        from gnncomm.selection import survival_selection
-        event = survival_selection(self, self.cfg)
+        topology = self.loss_module.topology or self.cfg.topology_at(max(self.step - 1, 0))
+        event = survival_selection(
+            self.system,
+            self.optimizer,
+            self.world,
+            self.cfg,
+            step=self.step,
+            topology=topology,
+            device=self.rt.device,
+            distributed=self.rt.distributed,
+        )
         self._log_event(event)
 
     def _log_event(self, event: dict[str, Any]) -> None:
         self.selection_log.append(event)
         if self.rt.is_main:
-            with open(self.run_dir / "events.jsonl", "a") as fh:
+            with open(self.run_dir / EVENTS_NAME, "a") as fh:
                 fh.write(json.dumps(event) + "\n")
 
 
@@ -296,14 +380,16 @@ class _MetricWriter:
 
     def __init__(self, run_dir: Path, history: list[dict[str, float]]) -> None:
         self.path = run_dir / "metrics.csv"
-        self.fields = ["step", "temperature", *METRIC_KEYS, "grad_norm", "steps_per_s"]
-        with open(self.path, "w", newline="") as fh:  # rewrite from the history: resume continues it
-            w = csv.DictWriter(fh, self.fields, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(history)
+        self.fields = ["step", "temperature", *METRIC_KEYS, "grad_norm", *PROBE_KEYS, "steps_per_s", "train_time_s"]
+        text = io.StringIO(newline="")  # rewritten from the history (atomically): resume continues it
+        w = csv.DictWriter(text, self.fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(history)
+        atomic_write_text(self.path, text.getvalue())
         self.tb = None
         try:
             from torch.utils.tensorboard import SummaryWriter
+
             self.tb = SummaryWriter(str(run_dir / "tb"))
         except ImportError:
             pass
@@ -323,66 +409,5 @@ class _MetricWriter:
 
 def _progress(total: int, initial: int, enabled: bool):
     from tqdm.auto import tqdm
+
     return tqdm(total=total, initial=initial, disable=not enabled, desc="train", dynamic_ncols=True)
-
-
-def write_agent_files(system: CommSystem, run_dir: Path) -> None:
-    """``agent_<i>.pth``: the weights that act for agent ``i`` (see :meth:`CommSystem.agent_state_dict`).
-
-    With per-agent parameters each file holds that agent's own slices plus the shared attention
-    channel; with shared parameters every file holds the same shared weights plus the agent's id
-    embedding, so any one file rebuilds the whole population's policy.
-    """
-    for agent in range(system.num_agents):
-        torch.save({"agent": agent, "shared_params": system.shared, "state_dict": system.agent_state_dict(agent)},
-                   run_dir / f"agent_{agent}.pth")
-
-
-def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, progress: bool = True,
-          evaluate: bool = True) -> TrainResult:
-    """Trains, then (rank 0) writes the agent files, the figures and the communication ablation.
-
-    Args:
-        cfg: the run's :class:`Config`.
-        run_dir: output folder.
-        resume: continue from ``run_dir/checkpoint.pt``; the saved config must match ``cfg``'s model.
-        progress: show a tqdm bar.
-        evaluate: run the final ablation and write ``ablation.json`` and the figures.
-    """
-    trainer = Trainer(cfg, run_dir)
-    try:
-        if resume:
-            trainer.resume()
-        result = trainer.train(progress=progress)
-        if trainer.rt.is_main:  # only rank 0 writes files; the other ranks are done
-            _write_outputs(trainer, result, evaluate)
-    finally:
-        trainer.close()
-    return result
-
-
-def _write_outputs(trainer: Trainer, result: TrainResult, evaluate: bool) -> None:
-    """Rank 0, after training: the agent files, the figures and (``evaluate``) the ablation."""
-    from gnncomm.analysis import EVAL_SEED_OFFSET, attention_structure, communication_ablation, evaluate_rollout, \
-        plot_episode_topology
-    from gnncomm.plots import plot_training
-    cfg = trainer.cfg
-    run_dir = trainer.run_dir
-    system = trainer.system
-    write_agent_files(system, run_dir)
-    plot_training(result.history, run_dir / "training_progress.png")
-    if evaluate:
-        device = trainer.rt.device
-        # Bounded memory for large populations: at most ~2**16 agents per evaluation rollout (the number of
-        # episodes used is written into ablation.json). `gnncomm evaluate` takes --episodes for more.
-        budget = max(4, EVAL_AGENT_BUDGET // cfg.num_agents)
-        _, trace = evaluate_rollout(system, trainer.world, cfg, episodes=min(cfg.eval_episodes, 64, budget),
-                                    seed=cfg.seed + EVAL_SEED_OFFSET, device=device, record=True)
-        structure = attention_structure(trace, cfg, seed=cfg.seed)
-        plot_episode_topology(trace, cfg, run_dir / "topology.png", hubs=structure["hubs"],
-                              relays=structure["relays"])
-        ablation = communication_ablation(system, trainer.world, cfg, device=device,
-                                          episodes=min(cfg.eval_episodes, budget))
-        ablation.update(hubs=structure["hubs"], relays=structure["relays"], step=result.step)
-        (run_dir / "ablation.json").write_text(json.dumps(ablation, indent=2) + "\n")
-        result.ablation = ablation

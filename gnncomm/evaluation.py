@@ -1,0 +1,338 @@
+"""Evaluation of a trained system: loading a run, causal ablations and knock-outs, attention structure.
+
+Everything here returns numbers; nothing is written to disk (that is :mod:`gnncomm.report`). The
+rollouts are greedy (argmax messages) on held-out episodes from :func:`gnncomm.rollout.evaluate_rollout`,
+and the same ``seed`` gives the same episodes, so conditions compared with different interventions see
+identical worlds. The world may be any :class:`~gnncomm.world.World`: nothing here needs more than the
+protocol.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import networkx as nx
+import numpy as np
+import torch
+
+from gnncomm import metrics
+from gnncomm.agents import CommSystem
+from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
+from gnncomm.config import Config
+from gnncomm.interventions import knockout, shuffle_episodes, silence
+from gnncomm.rollout import EVAL_SEED_OFFSET, Trace, evaluate_rollout
+from gnncomm.world import World, build_world, check_world
+
+__all__ = [
+    "ALPHA",
+    "RELAY_MAX_AGENTS",
+    "LoadedRun",
+    "attention_matrix",
+    "attention_structure",
+    "communication_ablation",
+    "episode_world_error",
+    "knockout_errors",
+    "knockout_vs_centrality",
+    "load_run",
+]
+
+ALPHA = 0.05
+"""Family-wise level of the hub and relay tests (Holm-corrected over agents)."""
+RELAY_MAX_AGENTS = 50
+"""Largest population whose relays :func:`attention_structure` tests: the relay null recomputes a
+networkx betweenness per shuffle (10-40 ms at 50 agents, 60-200 ms at 100) and needs about
+``N / ALPHA`` shuffles, so it grows as ``N^3`` or faster."""
+
+
+class LoadedRun(NamedTuple):
+    """A trained run, as :func:`load_run` returns it."""
+
+    cfg: Config
+    """The run's configuration."""
+    system: CommSystem
+    """The trained system, in eval mode."""
+    world: World
+    """The world it was trained in (or the one passed to :func:`load_run`)."""
+    state: dict[str, Any]
+    """The raw checkpoint: ``step``, ``history``, optimizer state..."""
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, world: World | None = None) -> LoadedRun:
+    """The config, trained system (in eval mode), world and raw checkpoint of a run folder.
+
+    Args:
+        run_dir: a run folder holding ``checkpoint.pt``.
+        device: where to load the system.
+        world (World, optional): the world the run trained in. Needed when the config names a world
+            that is not registered in this session (:func:`gnncomm.world.register_world`); checked
+            against the config with :func:`gnncomm.world.check_world`. ``None`` builds the config's
+            world. (default: ``None``)
+
+    Raises:
+        CheckpointError: the folder, the checkpoint, its config or its weights are missing, unreadable or
+            incompatible, or the world cannot be built or does not fit the config.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"run folder {str(run_dir)!r} does not exist or is not a folder")
+    path = run_dir / CHECKPOINT_NAME
+    state = load_checkpoint(path, map_location=device)
+    try:
+        cfg = Config.from_dict(state["config"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} holds an invalid config: {exc}") from None
+    try:
+        world = build_world(cfg) if world is None else check_world(world, cfg)
+    except ValueError as exc:
+        if world is None:
+            raise CheckpointError(
+                f"cannot build the world of {str(path)!r} ({exc}); pass world=, the World the run "
+                "trained in, or register its name with gnncomm.world.register_world"
+            ) from None
+        raise CheckpointError(f"world= does not fit the run {str(path)!r}: {exc}") from None
+    except TypeError as exc:
+        raise CheckpointError(f"world= does not fit the run {str(path)!r}: {exc}") from None
+    system = CommSystem.from_config(cfg, world.obs_dim).to(device)
+    try:
+        system.load_state_dict(state["model"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} does not fit its own config: {exc}") from None
+    return LoadedRun(cfg, system.eval(), world, state)
+
+
+def communication_ablation(
+    system: CommSystem,
+    world: World,
+    cfg: Config,
+    *,
+    episodes: int | None = None,
+    seed: int | None = None,
+    device: str | torch.device = "cpu",
+    knockouts: bool = False,
+) -> dict[str, Any]:
+    """World-estimation error (MSE at the last step) with real, silenced and shuffled messages.
+
+    * ``silent``: every message replaced by silence, so agents rely on their own view alone;
+    * ``shuffled``: each agent's message replaced by the same agent's message in another episode,
+      which keeps the symbol statistics but breaks their link with this episode's world.
+
+    Args:
+        episodes (int, optional): held-out episodes; ``cfg.eval_episodes`` if ``None``.
+        seed (int, optional): seed of the episodes; ``cfg.seed + EVAL_SEED_OFFSET`` if ``None``.
+        knockouts (bool): also silence each agent in turn: ``knockout_delta[a]`` is the increase in
+            world error when agent ``a`` says nothing (its causal importance). (default: ``False``)
+
+    Returns:
+        dict: ``world_mse``, ``world_mse_silent``, ``world_mse_shuffled``, ``world_mse_ratio`` (real /
+        silent), ``recon_mse``, ``vocab_usage``, ``symbol_entropy_bits``, ``comm_cost``, ``reward``
+        (the world's cooperative reward), ``episodes``, and with ``knockouts`` ``knockout_delta``
+        (a list over agents).
+    """
+    episodes = episodes or cfg.eval_episodes
+    seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
+
+    def run(intervene: Any) -> dict[str, float]:
+        return evaluate_rollout(system, world, cfg, episodes=episodes, seed=seed, device=device, intervene=intervene)[0]
+
+    real = run(None)
+    silent = run(silence())
+    shuffled = run(shuffle_episodes(cfg.num_agents, generator=torch.Generator().manual_seed(seed + 1)))
+    report: dict[str, Any] = {
+        "world_mse": real["world_last"],
+        "world_mse_silent": silent["world_last"],
+        "world_mse_shuffled": shuffled["world_last"],
+        "recon_mse": real["recon"],
+        "world_mse_ratio": real["world_last"] / max(silent["world_last"], 1e-12),
+        "vocab_usage": real["vocab_usage"],
+        "symbol_entropy_bits": real["entropy_bits"],
+        "comm_cost": real["comm"],
+        "reward": real["reward"],
+        "episodes": episodes,
+    }
+    if knockouts:
+        # From the logs, not from knockout_errors: no trace is recorded, which keeps large populations in memory.
+        report["knockout_delta"] = [
+            run(knockout(a, cfg.num_agents))["world_last"] - real["world_last"] for a in range(cfg.num_agents)
+        ]
+    return report
+
+
+def episode_world_error(trace: Trace, num_agents: int) -> np.ndarray:
+    """World-latent MSE at the last step, per episode ``[B]`` (its mean is the rollout logs' ``world_last``)."""
+    pred = trace.outputs[-1].world_pred.float()  # [B*N, L]
+    latent = trace.states[-1].latent.float().repeat_interleave(num_agents, dim=0)  # [B*N, L]
+    return (pred - latent).pow(2).view(-1, num_agents * latent.size(-1)).mean(-1).cpu().numpy()
+
+
+def knockout_errors(
+    system: CommSystem,
+    world: World,
+    cfg: Config,
+    *,
+    episodes: int,
+    seed: int,
+    device: str | torch.device = "cpu",
+    real_error: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per agent, the increase of the world error when it alone is silenced: mean and standard error ``[N, 2]``.
+
+    The increase is paired over the same ``episodes`` (drawn from ``seed``), so its standard error over
+    episodes measures the knock-out effect, not the spread of the episodes.
+
+    Args:
+        real_error: :func:`episode_world_error` of the unmodified rollout on the same episodes; computed if
+            ``None``.
+    """
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 2:
+        raise ValueError(f"episodes must be an int >= 2 (a standard error needs two), got {episodes!r}")
+    N = cfg.num_agents
+
+    def error(intervene: Any) -> np.ndarray:
+        _, trace = evaluate_rollout(
+            system, world, cfg, episodes=episodes, seed=seed, device=device, intervene=intervene, record=True
+        )
+        return episode_world_error(trace, N)
+
+    real_error = error(None) if real_error is None else np.asarray(real_error)
+    out = np.zeros((N, 2))
+    for a in range(N):
+        delta = error(knockout(a, N)) - real_error  # [B], same episodes
+        out[a] = delta.mean(), delta.std(ddof=1) / math.sqrt(delta.size)
+    return out
+
+
+def attention_structure(trace: Trace, cfg: Config, *, seed: int = 0, num_shuffles: int | None = None) -> dict[str, Any]:
+    """Attention aggregated by agent id over every step and episode of ``trace``, and who stands out.
+
+    The graph points ``speaker -> listener`` and the centralities use the names of
+    :mod:`gnncomm.metrics.graph` (``attention_received``, ``attention_paid``, ``pagerank``,
+    ``betweenness``). Hubs and relays are tested at level :data:`ALPHA`, Holm-corrected over agents,
+    against the degree-preserving weight shuffle.
+
+    Args:
+        trace: a recorded :func:`~gnncomm.rollout.evaluate_rollout`.
+        seed (int): seed of the shuffles. (default: ``0``)
+        num_shuffles (int, optional): size of both nulls; ``None`` takes the defaults of
+            :func:`gnncomm.metrics.detect_hubs` and :func:`~gnncomm.metrics.detect_relays` (enough to
+            reach :data:`ALPHA` after the correction). (default: ``None``)
+
+    Returns:
+        dict: ``graph`` (networkx.DiGraph), ``centrality``, ``hubs``, ``hub_stats``, ``relays``,
+        ``relay_stats``, and ``hub_shuffles`` / ``relay_shuffles`` (the null sizes used). With more than
+        :data:`RELAY_MAX_AGENTS` agents the relay null is too slow and is skipped: ``relays``,
+        ``relay_stats`` and ``relay_shuffles`` are ``None`` and ``relays_skipped`` says why.
+    """
+    N = cfg.num_agents
+    edge_index = torch.cat(trace.edge_index, dim=1).cpu()
+    alpha = torch.cat([o.alpha.float().mean(-1) for o in trace.outputs]).cpu()
+    num_nodes = trace.obs[0].size(0)  # B * N
+    graph = metrics.attention_graph(edge_index, alpha, num_nodes, node_ids=torch.arange(num_nodes) % N)
+    tests = max(graph.number_of_nodes(), 1)
+    hub_shuffles = (
+        num_shuffles if num_shuffles is not None else max(metrics.HUB_SHUFFLES, metrics.min_permutations(tests, ALPHA))
+    )
+    hub_stats = metrics.hub_statistics(graph, num_shuffles=hub_shuffles, seed=seed)
+    out: dict[str, Any] = {
+        "graph": graph,
+        "centrality": metrics.centrality(graph),
+        "hubs": sorted(a for a, t in hub_stats.items() if t["p_adjusted"] <= ALPHA),
+        "hub_stats": hub_stats,
+        "hub_shuffles": hub_shuffles,
+    }
+    if N > RELAY_MAX_AGENTS:
+        out.update(
+            relays=None,
+            relay_stats=None,
+            relay_shuffles=None,
+            relays_skipped=f"{N} agents > RELAY_MAX_AGENTS={RELAY_MAX_AGENTS}: the relay null (one networkx "
+            "betweenness per shuffle) would take too long; call "
+            "gnncomm.metrics.relay_statistics on out['graph'] to test them",
+        )
+        return out
+    relay_shuffles = (
+        num_shuffles
+        if num_shuffles is not None
+        else max(metrics.RELAY_SHUFFLES, metrics.min_permutations(tests, ALPHA))
+    )
+    relay_stats = metrics.relay_statistics(graph, num_shuffles=relay_shuffles, seed=seed)
+    out.update(
+        relays=sorted(a for a, t in relay_stats.items() if t["betweenness"] > 0.0 and t["p_adjusted"] <= ALPHA),
+        relay_stats=relay_stats,
+        relay_shuffles=relay_shuffles,
+    )
+    return out
+
+
+def attention_matrix(graph: nx.DiGraph, num_agents: int) -> np.ndarray:
+    """``[listener, speaker]`` mean attention by agent id, from a ``speaker -> listener`` graph; NaN where the
+    pair never met (the heatmap leaves those blank)."""
+    matrix = np.full((num_agents, num_agents), np.nan)
+    for speaker, listener, weight in graph.edges(data="weight"):
+        matrix[listener, speaker] = weight
+    return matrix
+
+
+def knockout_vs_centrality(
+    knockout_delta: Sequence[float] | np.ndarray,
+    centralities: dict[str, Sequence[float]],
+    hubs: Sequence[int],
+    *,
+    num_permutations: int = 200,
+    seed: int | np.random.Generator = 0,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Does an agent's causal importance follow its centrality, and do hubs matter more than the others?
+
+    Args:
+        knockout_delta: per agent id ``0..N-1``, the world-error increase when it is silenced.
+        centralities: name -> per-agent values (e.g. ``"attention_received"``, ``"pagerank"``).
+        hubs: the hub agent ids.
+        num_permutations (int): size of the null of each correlation, which permutes agents. (default: ``200``)
+        seed (int or np.random.Generator): source of the permutations. (default: ``0``)
+
+    Returns:
+        ``(result, undefined)``: ``result["spearman"][name]`` is ``{"rho", "p_value"}`` (Spearman rho over
+        agents and its one-sided permutation p-value), and ``hub_mean_knockout``, ``non_hub_mean_knockout``
+        and ``hub_minus_non_hub`` compare the groups; a number that is undefined is ``None`` and
+        ``undefined`` maps its key (``"spearman.<name>"`` or the group key) to the reason.
+    """
+    knock = np.asarray(knockout_delta, dtype=np.float64)
+    n = knock.size
+    rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
+    out: dict[str, Any] = {"spearman": {}}
+    undefined: dict[str, str] = {}
+    for key, values in centralities.items():
+        value = np.asarray(values, dtype=np.float64)
+        if value.shape != knock.shape:
+            raise ValueError(f"centralities[{key!r}] must have one value per agent ({n}), got shape {value.shape}")
+        reason = (
+            f"needs >= 3 agents, got {n}"
+            if n < 3
+            else "knockout_delta is constant over agents"
+            if np.ptp(knock) == 0
+            else f"{key} is constant over agents"
+            if np.ptp(value) == 0
+            else None
+        )
+        if reason:
+            out["spearman"][key] = {"rho": None, "p_value": None}
+            undefined[f"spearman.{key}"] = reason
+            continue
+        test = metrics.permutation_test(
+            lambda i, value=value: metrics.spearman(knock[i], value),
+            lambda: rng.permutation(n),
+            num_permutations,
+            identity=np.arange(n),
+        )
+        out["spearman"][key] = {"rho": test.value, "p_value": test.p_value}
+    is_hub = np.isin(np.arange(n), list(hubs))
+    if is_hub.any() and not is_hub.all():
+        out.update(hub_mean_knockout=float(knock[is_hub].mean()), non_hub_mean_knockout=float(knock[~is_hub].mean()))
+        out["hub_minus_non_hub"] = out["hub_mean_knockout"] - out["non_hub_mean_knockout"]
+    else:
+        out.update(hub_mean_knockout=None, non_hub_mean_knockout=None, hub_minus_non_hub=None)
+        reason = "no hub was detected" if not is_hub.any() else "every agent is a hub"
+        undefined.update(dict.fromkeys(("hub_mean_knockout", "non_hub_mean_knockout", "hub_minus_non_hub"), reason))
+    return out, undefined

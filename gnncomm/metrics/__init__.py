@@ -1,0 +1,106 @@
+r"""Metrics for emergent discrete languages and for attention graphs, as pure functions.
+
+Three modules, each importable on its own (they depend only on numpy, networkx and torch):
+
+* :mod:`gnncomm.metrics.language`: entropy, mutual information, vocabulary use, topographic
+  similarity, posdis/bosdis, and temporal dependence against permutation nulls;
+* :mod:`gnncomm.metrics.graph`: attention graphs, centrality, and hubs and relays against a
+  weight-shuffling null (the orientation and the names of the centralities are defined there,
+  once, for the whole package);
+* :mod:`gnncomm.metrics.stats`: the single permutation test and its p-value, multiple-testing
+  corrections, ranks and Spearman correlation, stratified permutations, quantile bins.
+
+Conventions, kept by every function:
+
+* pure functions: no global state, and randomness only through an explicit ``seed`` (an ``int``, a
+  :class:`numpy.random.Generator` or a :class:`torch.Generator`), so the same seed gives the same
+  numbers;
+* never NaN: degenerate inputs (constant languages, constant vectors, uniform attention) give
+  documented finite values, usually ``0.0`` (or ``p = 1``);
+* errors name the parameter, the value given and the allowed range.
+
+Every public name is re-exported here, so ``from gnncomm import metrics; metrics.vocab_usage(...)``
+works; no public function shares its name with a submodule.
+"""
+
+from __future__ import annotations
+
+from gnncomm.metrics.graph import (
+    HUB_SHUFFLES,
+    RELAY_SHUFFLES,
+    attention_graph,
+    centrality,
+    detect_hubs,
+    detect_relays,
+    hub_statistics,
+    relay_statistics,
+)
+from gnncomm.metrics.language import (
+    TemporalResult,
+    across_time_dependence,
+    bosdis,
+    edit_distance,
+    entropy_bits,
+    mutual_information,
+    mutual_information_statistic,
+    mutual_information_test,
+    posdis,
+    symbol_entropy,
+    symbol_transition_matrix,
+    temporal_dependence,
+    topographic_similarity,
+    vocab_usage,
+    within_message_dependence,
+)
+from gnncomm.metrics.stats import (
+    TIE_TOLERANCE,
+    PermutationResult,
+    adjust_p_values,
+    holm,
+    min_permutations,
+    p_value,
+    permutation_test,
+    quantile_bins,
+    rankdata,
+    sample_pairs,
+    spearman,
+    stratified_permutations,
+)
+
+__all__ = [
+    "HUB_SHUFFLES",
+    "RELAY_SHUFFLES",
+    "TIE_TOLERANCE",
+    "PermutationResult",
+    "TemporalResult",
+    "across_time_dependence",
+    "adjust_p_values",
+    "attention_graph",
+    "bosdis",
+    "centrality",
+    "detect_hubs",
+    "detect_relays",
+    "edit_distance",
+    "entropy_bits",
+    "holm",
+    "hub_statistics",
+    "min_permutations",
+    "mutual_information",
+    "mutual_information_statistic",
+    "mutual_information_test",
+    "p_value",
+    "permutation_test",
+    "posdis",
+    "quantile_bins",
+    "rankdata",
+    "relay_statistics",
+    "sample_pairs",
+    "spearman",
+    "stratified_permutations",
+    "symbol_entropy",
+    "symbol_transition_matrix",
+    "temporal_dependence",
+    "topographic_similarity",
+    "vocab_usage",
+    "within_message_dependence",
+]

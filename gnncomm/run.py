@@ -1,0 +1,124 @@
+"""A whole run: train, then write the outputs (agent files, figures) and the end-of-run evaluation."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from gnncomm.agents import CommSystem
+from gnncomm.checkpoint import atomic_save, atomic_write_text
+from gnncomm.config import Config
+from gnncomm.evaluation import attention_structure, communication_ablation
+from gnncomm.plots import plot_training
+from gnncomm.report import plot_episode_topology
+from gnncomm.rollout import EVAL_SEED_OFFSET, evaluate_rollout
+from gnncomm.runfolder import RunLock, claim_run_dir
+from gnncomm.trainer import Trainer, TrainResult
+from gnncomm.world import World
+
+EVAL_AGENT_BUDGET = 2**16
+"""Largest number of agents (episodes x num_agents) in the automatic end-of-run evaluation."""
+
+
+def write_agent_files(system: CommSystem, run_dir: Path) -> None:
+    """``agent_<i>.pth``: the weights that act for agent ``i`` (see :meth:`CommSystem.agent_state_dict`).
+
+    With per-agent parameters each file holds that agent's own slices plus the shared attention
+    channel; with shared parameters every file holds the same shared weights plus the agent's id
+    embedding, so any one file rebuilds the whole population's policy.
+    """
+    for agent in range(system.num_agents):
+        atomic_save(
+            {"agent": agent, "shared_params": system.shared, "state_dict": system.agent_state_dict(agent)},
+            run_dir / f"agent_{agent}.pth",
+        )
+
+
+def train(
+    cfg: Config,
+    run_dir: str | Path,
+    *,
+    world: World | None = None,
+    resume: bool = False,
+    state: dict[str, Any] | None = None,
+    lock: RunLock | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    evaluate: bool = True,
+) -> TrainResult:
+    """Trains, then (rank 0) writes the agent files, the figures and the communication ablation.
+
+    The run folder is owned for the whole call: rank 0 claims it (see
+    :func:`gnncomm.runfolder.claim_run_dir`), so a folder that already holds a run is refused unless
+    ``resume`` or ``overwrite``, and a second writer meets the lock.
+
+    Args:
+        cfg: the run's :class:`Config`.
+        run_dir: output folder.
+        world: the world to learn in; by default the one ``cfg.world`` names (:class:`~gnncomm.world.SwarmWorld`).
+        resume: continue from ``run_dir/checkpoint.pt``; the saved config must match ``cfg``'s model.
+        state: with ``resume``, the checkpoint already loaded by the caller (it is read once per command).
+        lock: the caller's claim on ``run_dir``, if it holds one; otherwise rank 0 claims the folder here.
+        overwrite: replace a run already in ``run_dir`` (its outputs are removed once the lock is held).
+        progress: show a tqdm bar.
+        evaluate: run the final ablation and write ``ablation.json`` and the figures.
+    """
+    if state is not None and not resume:
+        raise ValueError("state is a loaded checkpoint to resume from: pass resume=True with it")
+    if lock is not None and (not lock.held or Path(lock.run_dir).resolve() != Path(run_dir).resolve()):
+        raise ValueError(f"lock must be a held claim on {str(run_dir)!r}, got {lock!r}")
+    rank0 = os.environ.get("RANK", "0") == "0"
+    claim = (
+        claim_run_dir(run_dir, resume=resume, overwrite=overwrite)
+        if lock is None and rank0
+        else contextlib.nullcontext()
+    )
+    with claim:
+        trainer = Trainer(cfg, run_dir, world=world)
+        try:
+            if resume and state is not None:
+                trainer.load_state_dict(state)
+            elif resume:
+                trainer.resume()
+            result = trainer.train(progress=progress)
+            if trainer.rt.is_main:  # only rank 0 writes files; the other ranks are done
+                _write_outputs(trainer, result, evaluate)
+        finally:
+            trainer.close()
+    return result
+
+
+def _write_outputs(trainer: Trainer, result: TrainResult, evaluate: bool) -> None:
+    """Rank 0, after training: the agent files, the figures and (``evaluate``) the ablation."""
+    cfg = trainer.cfg
+    run_dir = trainer.run_dir
+    system = trainer.system
+    write_agent_files(system, run_dir)
+    plot_training(result.history, run_dir / "training_progress.png")
+    if evaluate:
+        device = trainer.rt.device
+        # Bounded memory for large populations: at most ~2**16 agents per evaluation rollout (the number of
+        # episodes used is written into ablation.json). `gnncomm evaluate` takes --episodes for more.
+        budget = max(4, EVAL_AGENT_BUDGET // cfg.num_agents)
+        _, trace = evaluate_rollout(
+            system,
+            trainer.world,
+            cfg,
+            episodes=min(cfg.eval_episodes, 64, budget),
+            seed=cfg.seed + EVAL_SEED_OFFSET,
+            device=device,
+            record=True,
+        )
+        structure = attention_structure(trace, cfg, seed=cfg.seed)
+        plot_episode_topology(trace, cfg, run_dir / "topology.png", hubs=structure["hubs"], relays=structure["relays"])
+        ablation = communication_ablation(
+            system, trainer.world, cfg, device=device, episodes=min(cfg.eval_episodes, budget)
+        )
+        ablation.update(hubs=structure["hubs"], relays=structure["relays"], step=result.step)
+        safe = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in ablation.items()}
+        atomic_write_text(run_dir / "ablation.json", json.dumps(safe, indent=2, allow_nan=False) + "\n")
+        result.ablation = ablation

@@ -1,0 +1,259 @@
+"""gnncomm.evaluation: loading a run, ablations and knock-outs, and the attention structure of a trace."""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gnncomm import evaluation
+from gnncomm.agents import CommSystem, StepOutput
+from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_save
+from gnncomm.config import PRESETS, Config
+from gnncomm.rollout import Trace, evaluate_rollout, make_graph_fn, rollout, sample_episode
+from gnncomm.world import SwarmWorld, build_world
+
+
+# ---------------------------------------------------------------------------- a tiny run, without the training loop
+def write_tiny_run(path: Path, cfg: Config) -> Path:
+    """A run folder of ``cfg``: ``cfg.steps`` Adam steps on the rollout loss, ``metrics.csv`` every
+    ``log_every`` steps and ``checkpoint.pt`` with the keys of :mod:`gnncomm.checkpoint`. Independent of the
+    training loop, so these tests do not move with it."""
+    path.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    world = build_world(cfg)
+    system = CommSystem.from_config(cfg, world.obs_dim)
+    optimizer = torch.optim.Adam(system.parameters(), lr=cfg.lr)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    name, k = cfg.topology_at(cfg.steps)
+    graph_fn = make_graph_fn(name, k, cfg.num_agents, cfg.batch_size, device="cpu", seed=cfg.seed)
+    history = []
+    for step in range(1, cfg.steps + 1):
+        episode = sample_episode(world, cfg, cfg.batch_size, generator=generator, device="cpu")
+        loss, logs, _ = rollout(system, world, episode, graph_fn, cfg, 1.0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % cfg.log_every == 0:
+            history.append({"step": step, **{key: float(value) for key, value in logs.items()}})
+    with open(path / "metrics.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+    atomic_save(
+        {
+            "model": system.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scaler": None,
+            "step": cfg.steps,
+            "generator": generator.get_state(),
+            "config": cfg.to_dict(),
+            "history": history,
+        },
+        path / CHECKPOINT_NAME,
+    )
+    return path
+
+
+class PlainWorld:
+    """A user's world: the World protocol and nothing else (no view_mask, no dispersion)."""
+
+    def __init__(self, cfg: Config) -> None:
+        self._swarm = SwarmWorld(cfg.num_agents, cfg.latent_dim, cfg.view_size, cfg.obs_noise, cfg.arena_size or None)
+        self.num_agents, self.latent_dim = cfg.num_agents, cfg.latent_dim
+
+    @property
+    def obs_dim(self) -> int:
+        return self._swarm.obs_dim
+
+    def reset(self, *args, **kwargs):
+        return self._swarm.reset(*args, **kwargs)
+
+    def sample_noise(self, *args, **kwargs):
+        return self._swarm.sample_noise(*args, **kwargs)
+
+    def observe(self, *args, **kwargs):
+        return self._swarm.observe(*args, **kwargs)
+
+    def step(self, *args, **kwargs):
+        return self._swarm.step(*args, **kwargs)
+
+    def reward(self, state):
+        return self._swarm.reward(state)
+
+
+def rename_world(run_dir: Path, world: str) -> None:
+    """Rewrites the run's config to name a world this session has not registered."""
+    state = torch.load(run_dir / CHECKPOINT_NAME, weights_only=False)
+    state["config"]["world"] = world
+    atomic_save(state, run_dir / CHECKPOINT_NAME)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A tiny trained run (4 agents, 20 steps), written once for the module."""
+    return write_tiny_run(tmp_path_factory.mktemp("tiny") / "run", Config.from_dict(PRESETS["tiny"]))
+
+
+@pytest.fixture
+def run_copy(run_dir, tmp_path) -> Path:
+    return Path(shutil.copytree(run_dir, tmp_path / "run"))
+
+
+# ---------------------------------------------------------------------------- load_run
+def test_load_run_returns_the_config_an_eval_mode_system_the_world_and_the_checkpoint(run_dir):
+    run = evaluation.load_run(run_dir)
+    cfg, system, world, state = run
+    assert run.cfg is cfg and cfg.num_agents == 4 and not system.training
+    assert world.num_agents == 4 and state["step"] == PRESETS["tiny"]["steps"]
+    assert [row["step"] for row in state["history"]] == [5, 10, 15, 20]
+
+
+def test_load_run_failures_are_checkpoint_errors(run_dir, tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        evaluation.load_run(tmp_path / "nowhere")
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        evaluation.load_run(tmp_path)
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        evaluation.load_run(tmp_path)
+    state = torch.load(run_dir / CHECKPOINT_NAME, weights_only=False)
+    state["config"]["hidden_dim"] = 8  # the weights no longer fit the config
+    atomic_save(state, tmp_path / CHECKPOINT_NAME)
+    with pytest.raises(CheckpointError, match="does not fit its own config"):
+        evaluation.load_run(tmp_path)
+    state["config"] = {"num_agents": -3}
+    atomic_save(state, tmp_path / CHECKPOINT_NAME)
+    with pytest.raises(CheckpointError, match="invalid config"):
+        evaluation.load_run(tmp_path)
+
+
+def test_a_run_in_an_unregistered_world_needs_the_world_passed(run_copy):
+    rename_world(run_copy, "lab")
+    with pytest.raises(CheckpointError, match="world="):
+        evaluation.load_run(run_copy)
+    run = evaluation.load_run(run_copy, world=PlainWorld(Config.from_dict(PRESETS["tiny"])))
+    assert run.cfg.world == "lab" and isinstance(run.world, PlainWorld)
+
+
+def test_a_world_that_does_not_fit_the_run_is_refused(run_dir):
+    with pytest.raises(CheckpointError, match="num_agents"):
+        evaluation.load_run(run_dir, world=SwarmWorld(5, 4))
+    with pytest.raises(CheckpointError, match="World"):
+        evaluation.load_run(run_dir, world=object())
+
+
+# ---------------------------------------------------------------------------- ablations and knock-outs
+def test_communication_ablation_reports_the_reward_of_any_world(run_dir):
+    cfg, system, world, _ = evaluation.load_run(run_dir)
+    ablation = evaluation.communication_ablation(system, world, cfg, episodes=6)
+    assert set(ablation) == {
+        "world_mse",
+        "world_mse_silent",
+        "world_mse_shuffled",
+        "world_mse_ratio",
+        "recon_mse",
+        "vocab_usage",
+        "symbol_entropy_bits",
+        "comm_cost",
+        "reward",
+        "episodes",
+    }
+    assert all(math.isfinite(v) for v in ablation.values()) and ablation["episodes"] == 6
+    assert ablation["world_mse_ratio"] == pytest.approx(ablation["world_mse"] / ablation["world_mse_silent"])
+    assert ablation["reward"] <= 0.0  # SwarmWorld: minus the dispersion
+    plain = evaluation.communication_ablation(system, PlainWorld(cfg), cfg, episodes=6)
+    assert plain == ablation  # the same numbers through the protocol alone
+
+
+def test_knockout_errors_agree_with_the_ablation_knockouts(run_dir):
+    cfg, system, world, _ = evaluation.load_run(run_dir)
+    ablation = evaluation.communication_ablation(system, world, cfg, episodes=6, seed=3, knockouts=True)
+    knock = evaluation.knockout_errors(system, world, cfg, episodes=6, seed=3)
+    assert knock.shape == (cfg.num_agents, 2)
+    assert knock[:, 0] == pytest.approx(ablation["knockout_delta"], abs=1e-6)  # per-episode means agree
+    assert np.all(knock[:, 1] > 0)
+    with pytest.raises(ValueError, match="episodes"):
+        evaluation.knockout_errors(system, world, cfg, episodes=1, seed=3)
+
+
+def test_episode_world_error_averages_to_the_logged_world_error(run_dir):
+    cfg, system, world, _ = evaluation.load_run(run_dir)
+    logs, trace = evaluate_rollout(system, world, cfg, episodes=5, seed=1, record=True)
+    error = evaluation.episode_world_error(trace, cfg.num_agents)
+    assert error.shape == (5,) and float(error.mean()) == pytest.approx(logs["world_last"], rel=1e-5)
+
+
+# ---------------------------------------------------------------------------- knock-outs against centrality
+def test_knockout_vs_centrality_compares_hubs_with_the_rest():
+    knock = [0.1 * a for a in range(6)]
+    centralities = {"attention_received": [float(a) for a in range(6)], "betweenness": [0.0] * 6}
+    out, undefined = evaluation.knockout_vs_centrality(knock, centralities, [5], num_permutations=99, seed=0)
+    assert out["spearman"]["attention_received"]["rho"] == pytest.approx(1.0)
+    assert out["spearman"]["attention_received"]["p_value"] < 0.05
+    assert out["spearman"]["betweenness"] == {"rho": None, "p_value": None}
+    assert "constant" in undefined["spearman.betweenness"]
+    assert out["hub_mean_knockout"] == pytest.approx(0.5)
+    assert out["hub_minus_non_hub"] == pytest.approx(0.5 - 0.2)
+    out, undefined = evaluation.knockout_vs_centrality(knock, centralities, [], num_permutations=9)
+    assert out["hub_mean_knockout"] is None and "no hub" in undefined["hub_mean_knockout"]
+    out, undefined = evaluation.knockout_vs_centrality(knock[:2], {"pagerank": [0.1, 0.2]}, [0], num_permutations=9)
+    assert out["spearman"]["pagerank"]["rho"] is None and ">= 3 agents" in undefined["spearman.pagerank"]
+
+
+# ---------------------------------------------------------------------------- attention structure of a trace
+def _hand_built_trace(weight_of_speaker, num_agents: int = 8, episodes: int = 3, steps: int = 2) -> Trace:
+    """Complete graphs where every listener splits its attention by ``weight_of_speaker(speaker)``."""
+    N = num_agents
+    pairs = [(s, r) for r in range(N) for s in range(N) if s != r]
+    local = torch.tensor(pairs).T  # [2, E] speaker, listener
+    raw = torch.tensor([weight_of_speaker(s) for s, _ in pairs], dtype=torch.float)
+    per_listener = torch.zeros(N).index_add_(0, local[1], raw)
+    alpha = (raw / per_listener[local[1]]).unsqueeze(-1).repeat(1, 2)  # [E, heads=2], softmax-like per listener
+    edge_index = torch.cat([local + b * N for b in range(episodes)], dim=1)
+    out = StepOutput(*([None] * 7), alpha=alpha.repeat(episodes, 1))
+    obs = torch.zeros(episodes * N, 3)
+    return Trace([out] * steps, [edge_index] * steps, [None] * steps, [obs] * steps)
+
+
+def test_a_hand_built_hub_is_flagged_with_the_new_centrality_names():
+    cfg = Config(num_agents=8, k_neighbors=3)
+    structure = evaluation.attention_structure(_hand_built_trace(lambda s: 10.0 if s == 3 else 1.0), cfg, seed=0)
+    assert structure["hubs"] == [3]
+    centrality = structure["centrality"]
+    assert set(centrality[0]) == {"attention_received", "attention_paid", "pagerank", "betweenness"}
+    received = {a: c["attention_received"] for a, c in centrality.items()}
+    assert max(received, key=received.get) == 3
+    assert max(centrality, key=lambda a: centrality[a]["pagerank"]) == 3
+    assert received[3] == pytest.approx(7 * 10 / 16)  # 7 listeners, each 10 / (10 + 6)
+    assert all(c["attention_paid"] == pytest.approx(1.0) for c in centrality.values())  # softmax per listener
+    assert structure["hub_stats"][3]["p_adjusted"] <= evaluation.ALPHA < structure["hub_stats"][0]["p_adjusted"]
+    assert structure["hub_shuffles"] >= 500 and structure["relay_shuffles"] >= 200
+    matrix = evaluation.attention_matrix(structure["graph"], 8)  # [listener, speaker]
+    assert np.isnan(np.diag(matrix)).all()
+    assert np.nanargmax(matrix[0]) == 3 and matrix[0, 3] == pytest.approx(10 / 16)
+
+
+def test_uniform_attention_flags_no_hub_and_no_relay():
+    cfg = Config(num_agents=8, k_neighbors=3)
+    structure = evaluation.attention_structure(_hand_built_trace(lambda s: 1.0), cfg, seed=0)
+    assert structure["hubs"] == [] and structure["relays"] == []
+    received = [c["attention_received"] for c in structure["centrality"].values()]
+    assert received == pytest.approx([1.0] * 8)  # 7 listeners x 1/7
+
+
+def test_relays_of_large_populations_are_skipped_with_a_reason():
+    N = evaluation.RELAY_MAX_AGENTS + 1
+    cfg = Config(num_agents=N, k_neighbors=3)
+    structure = evaluation.attention_structure(
+        _hand_built_trace(lambda s: 5.0 if s == 0 else 1.0, num_agents=N, episodes=1, steps=1), cfg, seed=0
+    )
+    assert structure["relays"] is None and structure["relay_stats"] is None
+    assert "RELAY_MAX_AGENTS" in structure["relays_skipped"]
+    assert structure["hubs"] == [0]  # the hub test still runs, with enough shuffles for N agents
+    assert structure["hub_shuffles"] >= N / evaluation.ALPHA - 1
