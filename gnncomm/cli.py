@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 import torch
 
+from gnncomm.animation import animate
 from gnncomm.bench import run_bench
 from gnncomm.checkpoint import CheckpointError, load_checkpoint
 from gnncomm.config import PRESETS, Config, check_device
@@ -154,9 +155,25 @@ def format_ablation(ab: dict[str, Any]) -> str:
         f"  silenced           {ab['world_mse_silent']:.4f}",
         f"  shuffled episodes  {ab['world_mse_shuffled']:.4f}",
         f"  real / silenced    {ratio:.3f}  (target <= 0.5: {verdict})",
+        *(
+            [
+                f"  own view {ab['world_mse_own_view']:.4f}, floor {ab['world_mse_floor']:.4f}: messages close "
+                f"{100 * ab['message_share']:.1f}% of the gap"
+            ]
+            if ab.get("message_share") is not None
+            else []
+        ),
+        *(
+            [
+                f"swarm dispersion     trained {ab['dispersion']:.4f}, no actions {ab['dispersion_no_actions']:.4f}, "
+                f"random {ab['dispersion_random_actions']:.4f} (trained / no actions {ab['dispersion_ratio']:.3f})"
+            ]
+            if "dispersion" in ab
+            else [f"reward               trained {ab['reward']:.4f}, no actions {ab['reward_no_actions']:.4f}"]
+        ),
         f"vocabulary usage     {ab['vocab_usage']:.3f}  (entropy {ab['symbol_entropy_bits']:.2f} bits)",
         f"reconstruction MSE   {ab['recon_mse']:.4f}",
-        f"hubs {ab.get('hubs', [])}, relays {ab.get('relays', [])}",
+        f"hubs {ab.get('hubs', [])}, relays {ab.get('relays', [])} ({ab.get('structure_episodes', '?')} episodes)",
     ]
     return "\n".join(lines)
 
@@ -173,6 +190,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     except OSError as exc:  # e.g. a read-only run folder
         raise OSError(f"cannot write the report into {args.run_dir!r}: {_os_reason(exc)}") from None
     print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return EXIT_STATUS["ok"]
+
+
+def _animate(args: argparse.Namespace) -> int:
+    """Writes one held-out episode of a run as a GIF."""
+    device = _usable_device(args.device)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        path = animate(args.run_dir, args.out, episode=args.episode, fps=args.fps, device=device)
+    except CheckpointError as exc:
+        raise CheckpointError(f"cannot animate {args.run_dir!r}: {exc}") from None
+    except OSError as exc:
+        raise OSError(f"cannot write the animation: {_os_reason(exc)}") from None
+    print(f"wrote {path}")
     return EXIT_STATUS["ok"]
 
 
@@ -327,6 +359,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", type=_device_arg, default="cpu", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
     p.set_defaults(func=_evaluate)
+    p = sub.add_parser(
+        "animate",
+        help="a GIF of one held-out episode: positions, messages, attention, hubs and relays",
+        description="Animate one held-out episode of a trained run (one frame per step).",
+        **formatter,
+    )
+    p.add_argument("run_dir", help="a run folder written by gnncomm train")
+    p.add_argument("--episode", type=_int_at_least(0), default=0, metavar="I", help="held-out episode to draw")
+    p.add_argument("--out", default=None, help="the GIF's path (default: RUN_DIR/episode.gif)")
+    p.add_argument("--fps", type=float, default=1.0, help="frames (steps) per second")
+    p.add_argument("--device", type=_device_arg, default="cpu", help="auto, cpu, cuda or cuda:N")
+    p.set_defaults(func=_animate)
     p = sub.add_parser(
         "bench",
         help="training throughput (agent-steps/s) and peak memory",

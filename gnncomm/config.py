@@ -102,6 +102,9 @@ class Config:
     """Weight of the world-latent prediction loss (weighted towards the last step)."""
     comm_weight: float = 0.01
     """Weight of the L1 communication cost (mass of non-silence symbols)."""
+    actions_learn_from: str = "reward"
+    """What trains the action head: reward (only the cooperative reward, through the differentiable world; the
+    language losses see the world through a detached state) or all (every loss term, the behaviour before 0.2)."""
     cluster_weight: float = 0.1
     """Weight of the clustering loss, -reward (the swarm's dispersion), through the differentiable world."""
     # --- Gumbel-Softmax
@@ -172,6 +175,7 @@ class Config:
             raise ValueError(f"heads must divide hidden_dim={self.hidden_dim}, got heads={self.heads}")
         _at_least(self, "agent_embedding_dim", 0)
         _choice(self, "estimator_input", ("context", "encoder"))
+        _choice(self, "actions_learn_from", ("reward", "all"))
         _at_least(self, "timesteps", 1)
         _at_least(self, "latent_dim", 1)
         if not 1 <= self.view_size <= self.latent_dim:

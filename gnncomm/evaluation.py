@@ -23,8 +23,8 @@ from gnncomm.agents import CommSystem
 from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from gnncomm.config import Config
 from gnncomm.interventions import knockout, shuffle_episodes, silence
-from gnncomm.rollout import EVAL_SEED_OFFSET, Trace, evaluate_rollout
-from gnncomm.world import World, build_world, check_world
+from gnncomm.rollout import EVAL_SEED_OFFSET, Trace, evaluate_rollout, no_actions, random_actions
+from gnncomm.world import World, build_world, check_world, message_share
 
 __all__ = [
     "ALPHA",
@@ -103,6 +103,16 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, world: 
     return LoadedRun(cfg, system.eval(), world, state)
 
 
+EVAL_AGENT_BUDGET = 2**16
+"""Largest number of agents (episodes x num_agents) in one rollout of the automatic end-of-run evaluation."""
+
+
+def end_of_run_episodes(cfg: Config) -> int:
+    """Held-out episodes of the end-of-run evaluation: ``eval_episodes``, capped at about
+    :data:`EVAL_AGENT_BUDGET` agents per rollout (at least 4 episodes)."""
+    return min(cfg.eval_episodes, max(4, EVAL_AGENT_BUDGET // cfg.num_agents))
+
+
 def communication_ablation(
     system: CommSystem,
     world: World,
@@ -113,11 +123,17 @@ def communication_ablation(
     device: str | torch.device = "cpu",
     knockouts: bool = False,
 ) -> dict[str, Any]:
-    """World-estimation error (MSE at the last step) with real, silenced and shuffled messages.
+    """World-estimation error (MSE at the last step) with real, silenced and shuffled messages, and the
+    cooperative reward with trained, switched-off and random actions, all on the same held-out episodes.
 
     * ``silent``: every message replaced by silence, so agents rely on their own view alone;
     * ``shuffled``: each agent's message replaced by the same agent's message in another episode,
-      which keeps the symbol statistics but breaks their link with this episode's world.
+      which keeps the symbol statistics but breaks their link with this episode's world;
+    * ``no_actions``: the world moves by its own forces alone; ``random_actions``: uniform actions in
+      ``[-1, 1]`` from a seeded generator. For worlds with a ``dispersion`` (the swarm), the mean
+      dispersion over the steps is reported for the three cases too.
+    * ``own_view`` and ``floor`` (worlds with ``reference_errors``): the Bayes errors of one agent's own
+      view and of every view pooled, and ``message_share``, the share of that gap the messages close.
 
     Args:
         episodes (int, optional): held-out episodes; ``cfg.eval_episodes`` if ``None``.
@@ -127,15 +143,19 @@ def communication_ablation(
 
     Returns:
         dict: ``world_mse``, ``world_mse_silent``, ``world_mse_shuffled``, ``world_mse_ratio`` (real /
-        silent), ``recon_mse``, ``vocab_usage``, ``symbol_entropy_bits``, ``comm_cost``, ``reward``
-        (the world's cooperative reward), ``episodes``, and with ``knockouts`` ``knockout_delta``
-        (a list over agents).
+        silent), ``recon_mse``, ``vocab_usage``, ``symbol_entropy_bits``, ``comm_cost``, ``reward``,
+        ``reward_no_actions``, ``reward_random_actions``, ``episodes``; for the swarm ``dispersion``,
+        ``dispersion_no_actions``, ``dispersion_random_actions`` and ``dispersion_ratio`` (trained / no
+        actions); with references ``world_mse_own_view``, ``world_mse_floor`` and ``message_share``; and
+        with ``knockouts`` ``knockout_delta`` (a list over agents).
     """
     episodes = episodes or cfg.eval_episodes
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
 
-    def run(intervene: Any) -> dict[str, float]:
-        return evaluate_rollout(system, world, cfg, episodes=episodes, seed=seed, device=device, intervene=intervene)[0]
+    def run(intervene: Any = None, act: Any = None) -> dict[str, float]:
+        return evaluate_rollout(
+            system, world, cfg, episodes=episodes, seed=seed, device=device, intervene=intervene, act=act
+        )[0]
 
     real = run(None)
     silent = run(silence())
@@ -152,6 +172,22 @@ def communication_ablation(
         "reward": real["reward"],
         "episodes": episodes,
     }
+    idle, rand = run(act=no_actions), run(act=random_actions(seed + 2))
+    report.update(reward_no_actions=idle["reward"], reward_random_actions=rand["reward"])
+    if "dispersion" in real:
+        report.update(
+            dispersion=real["dispersion"],
+            dispersion_no_actions=idle["dispersion"],
+            dispersion_random_actions=rand["dispersion"],
+            dispersion_ratio=real["dispersion"] / max(idle["dispersion"], 1e-12),
+        )
+    if hasattr(world, "reference_errors"):
+        reference = world.reference_errors(cfg.timesteps)
+        report.update(
+            world_mse_own_view=reference["own_view"],
+            world_mse_floor=reference["floor"],
+            message_share=message_share(world, cfg.timesteps, real["world_last"]),
+        )
     if knockouts:
         # From the logs, not from knockout_errors: no trace is recorded, which keeps large populations in memory.
         report["knockout_delta"] = [

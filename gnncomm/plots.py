@@ -15,6 +15,134 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from gnncomm.metrics.live import ABOVE_UNIFORM  # noqa: E402
+
+LABEL_ALL_AGENTS = 30
+"""Up to this many agents every agent carries its id; above, only hubs and relays do (legibility)."""
+
+
+def draw_episode(
+    ax: plt.Axes,
+    pos: np.ndarray,
+    edge_index: np.ndarray,
+    weight: np.ndarray,
+    *,
+    hubs: Sequence[int] = (),
+    relays: Sequence[int] = (),
+    arena: float | None = None,
+    labels: Sequence[str] | None = None,
+) -> None:
+    """One episode's agents and attention on ``ax``, legible from 10 to a few hundred agents.
+
+    Each listener's edges are drawn by the attention it pays: clearly above uniform (``ABOVE_UNIFORM /
+    in-degree``, as in :func:`gnncomm.metrics.attention_concentration`) in colour and width by weight, the
+    others as faint grey lines. Marker size grows with ``attention_received``. Hubs are red squares,
+    relays orange diamonds, the others blue dots.
+
+    Args:
+        pos: positions ``[N, 2]``.
+        edge_index: ``[2, E]`` (speaker, listener) within the episode.
+        weight: attention per edge ``[E]`` (mean over heads): what the listener pays the speaker.
+        hubs, relays: agent ids to mark.
+        arena: side of the square arena, to fix the axes (``None``: fit the agents).
+        labels: optional text per agent (e.g. its message), drawn beside it.
+    """
+    from matplotlib.collections import LineCollection
+
+    N = len(pos)
+    w = np.asarray(weight, dtype=float)
+    src, dst = edge_index[0].astype(int), edge_index[1].astype(int)
+    degree = np.bincount(dst, minlength=N).astype(float)
+    strong = w > ABOVE_UNIFORM / np.maximum(degree[dst], 1.0)
+    if not strong.all():
+        faint = [(pos[a], pos[b]) for a, b in zip(src[~strong], dst[~strong])]
+        width = 0.6 if N <= LABEL_ALL_AGENTS else 0.3
+        ax.add_collection(LineCollection(faint, colors="0.8", linewidths=width, zorder=1))
+    order = np.argsort(w[strong])
+    segments = [(pos[a], pos[b]) for a, b in zip(src[strong][order], dst[strong][order])]
+    if segments:
+        values = w[strong][order]
+        lines = LineCollection(
+            segments, cmap="viridis", norm=plt.Normalize(0, 1), linewidths=0.5 + 3.0 * values, zorder=2
+        )
+        lines.set_array(values)
+        ax.add_collection(lines)
+        if N <= LABEL_ALL_AGENTS:  # arrow heads show who listens
+            for (a, b), v in zip(segments, values):
+                ax.annotate(
+                    "",
+                    xy=b,
+                    xytext=a,
+                    arrowprops={
+                        "arrowstyle": "-|>",
+                        "color": plt.cm.viridis(v),
+                        "lw": 0,
+                        "shrinkB": 7,
+                        "mutation_scale": 8 + 6 * v,
+                    },
+                )
+    received = np.bincount(src, weights=w, minlength=N)  # attention_received: what an agent's listeners pay it
+    scale = min(1.0, LABEL_ALL_AGENTS / N)
+    size = scale * (60 + 300 * received / max(received.max(), 1e-9))
+    hub, relay = set(hubs), set(relays) - set(hubs)
+    plain = np.array([i not in hub and i not in relay for i in range(N)])
+    ax.scatter(
+        pos[plain, 0],
+        pos[plain, 1],
+        s=size[plain],
+        c="tab:blue",
+        edgecolors="k",
+        linewidths=0.5,
+        zorder=3,
+        label="agent",
+    )
+    for ids, color, marker, name in ((sorted(relay), "tab:orange", "D", "relay"), (sorted(hub), "tab:red", "s", "hub")):
+        if ids:
+            ax.scatter(
+                pos[ids, 0],
+                pos[ids, 1],
+                s=size[ids] + 40 * scale,
+                c=color,
+                marker=marker,
+                edgecolors="k",
+                zorder=4,
+                label=name,
+            )
+    for i, p in enumerate(pos):
+        if N <= LABEL_ALL_AGENTS or i in hub or i in relay:
+            ax.annotate(
+                str(i),
+                p,
+                xytext=(0, 0),
+                textcoords="offset points",
+                ha="center",
+                va="center",
+                fontsize=7 if N <= LABEL_ALL_AGENTS else 6,
+                color="w",
+                zorder=5,
+                fontweight="bold",
+            )
+        if labels is not None and (N <= LABEL_ALL_AGENTS or i in hub or i in relay):
+            ax.annotate(
+                labels[i],
+                p,
+                xytext=(6, -9),
+                textcoords="offset points",
+                fontsize=6,
+                family="monospace",
+                zorder=5,
+                color="0.2",
+            )
+    if arena is not None:
+        ax.set_xlim(0, arena)
+        ax.set_ylim(0, arena)
+    else:
+        ax.autoscale_view()
+    ax.set_aspect("equal")
+    ax.set_xlabel("x position")
+    ax.set_ylabel("y position")
+    ax.legend(loc="upper right", fontsize=7, markerscale=0.6, framealpha=0.8)
+
 
 def plot_topology(
     pos: np.ndarray,
@@ -25,49 +153,19 @@ def plot_topology(
     hubs: Sequence[int] = (),
     relays: Sequence[int] = (),
     title: str = "",
+    arena: float | None = None,
 ) -> None:
-    """The communication graph of one episode: agents at their positions, edges by attention weight.
+    """``topology.png``: one episode drawn by :func:`draw_episode`, with a colour bar for attention.
 
     Args:
-        pos: positions ``[N, 2]``.
-        edge_index: ``[2, E]`` (speaker, listener) within the episode.
-        weight: attention per edge ``[E]`` (mean over heads), in ``[0, 1]``: what the listener pays the speaker.
-        hubs, relays: agent ids to mark.
+        pos, edge_index, weight, hubs, relays, arena: see :func:`draw_episode`.
         title: the figure's title (a default one if empty).
     """
-    fig, ax = plt.subplots(figsize=(6, 6))
-    w = np.asarray(weight, dtype=float)
-    wmax = max(float(w.max()) if w.size else 1.0, 1e-9)
-    for (s, r), a in zip(edge_index.T, w):
-        ax.annotate(
-            "",
-            xy=pos[r],
-            xytext=pos[s],
-            arrowprops={
-                "arrowstyle": "-|>",
-                "color": plt.cm.viridis(a / wmax),
-                "lw": 0.5 + 3.0 * a / wmax,
-                "alpha": 0.3 + 0.7 * a / wmax,
-                "shrinkA": 6,
-                "shrinkB": 6,
-            },
-        )
-    received = np.zeros(len(pos))  # attention_received: what an agent's listeners pay it
-    np.add.at(received, edge_index[0].astype(int), w)
-    colors = [
-        "tab:red" if i in set(hubs) else "tab:orange" if i in set(relays) else "tab:blue" for i in range(len(pos))
-    ]
-    ax.scatter(
-        pos[:, 0], pos[:, 1], s=80 + 400 * received / max(received.max(), 1e-9), c=colors, zorder=3, edgecolors="k"
-    )
-    for i, p in enumerate(pos):
-        ax.text(p[0], p[1], str(i), ha="center", va="center", fontsize=7, color="w", zorder=4)
-    ax.set_title(title or "communication graph (size: attention_received; red hub, orange relay)", fontsize=9)
-    ax.set_xlabel("x position")
-    ax.set_ylabel("y position")
-    ax.set_aspect("equal")
-    sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0, wmax))
-    fig.colorbar(sm, ax=ax, shrink=0.7, label="attention weight")
+    fig, ax = plt.subplots(figsize=(7, 7))
+    draw_episode(ax, pos, edge_index, weight, hubs=hubs, relays=relays, arena=arena)
+    ax.set_title(title or "communication graph (size: attention_received; red hub, orange relay)", fontsize=8)
+    sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0, 1))
+    fig.colorbar(sm, ax=ax, shrink=0.7, label="attention the listener pays")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -269,13 +269,18 @@ def plot_episode_topology(
     relays: Sequence[int] | None = (),
     episode: int = 0,
     step: int = -1,
+    episodes: int | None = None,
 ) -> None:
     """``topology.png``: one evaluation episode's graph at ``step``, edges drawn by attention.
+
+    The hubs and relays are computed over every episode of the evaluation, not from this one episode;
+    the title says so.
 
     Args:
         trace: a recorded :func:`~gnncomm.rollout.evaluate_rollout`.
         hubs, relays: agent ids drawn red and orange (``relays=None``: not tested).
         episode, step: which episode of the trace, and which step (``-1``: the last).
+        episodes: how many held-out episodes the hubs and relays come from (for the title).
     """
     N = cfg.num_agents
     edge_index, out, state = trace.edge_index[step].cpu(), trace.outputs[step], trace.states[step]
@@ -284,6 +289,8 @@ def plot_episode_topology(
     weight = out.alpha.float().mean(-1).cpu()[keep].numpy()
     pos = state.pos[episode].float().cpu().numpy()
     name, k = cfg.topology_at(cfg.steps)
+    source = f"{episodes} held-out episodes" if episodes else "all held-out episodes"
+    marks = "relays not tested" if relays is None else f"hubs {list(hubs)}, relays {list(relays)}"
     plots.plot_topology(
         pos,
         local,
@@ -291,8 +298,9 @@ def plot_episode_topology(
         path,
         hubs=hubs,
         relays=relays or (),
-        title=f"communication graph: {name} (k={k}), episode {episode}, step {step % cfg.timesteps}"
-        "\nsize: attention_received; red hubs, orange relays",
+        title=f"communication graph: {name} (k={k}), {N} agents, held-out episode {episode} at step "
+        f"{step % cfg.timesteps}\ncoloured edges: attention clearly above uniform; marker size: attention received"
+        f"\n{marks}, tested over {source}",
     )
 
 

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from gnncomm.agents import CommSystem, StepOutput
 from gnncomm.config import Config
+from gnncomm.metrics.live import attention_concentration, symbol_usage
 from gnncomm.nn.gumbel import sample_gumbel
 from gnncomm.topology import batch_edge_index, build_topology, is_dynamic, knn
 from gnncomm.world import World, WorldState
@@ -99,6 +100,7 @@ def rollout(
     temperature: float | Tensor = 1.0,
     intervene: Callable[[Tensor], Tensor] | None = None,
     record: bool = False,
+    act: Callable[[Tensor, int], Tensor] | None = None,
 ) -> tuple[Tensor, dict[str, Tensor], Trace | None]:
     r"""Runs ``cfg.timesteps`` steps of talk, attention, action and world dynamics; returns the loss.
 
@@ -110,8 +112,22 @@ def rollout(
 
     The communication cost is the L1 mass of the non-silence symbols per position (``0..1``). The
     cooperative reward (for :class:`~gnncomm.world.SwarmWorld`, minus the swarm's dispersion: the
-    clustering incentive) reaches the actions through the differentiable world. No host sync happens here:
-    ``logs`` holds detached 0-d tensors.
+    clustering incentive) reaches the actions through the differentiable world. With
+    ``cfg.actions_learn_from == "reward"`` (the default) it is the only term that does: observations
+    are taken from a detached state, so the language losses cannot turn movement into a side channel
+    (measured: without this, the reconstruction and world losses pulled on the actions 3-8 times harder
+    than the reward, and trained swarms dispersed more than idle ones).
+
+    No host sync happens here: ``logs`` holds detached 0-d tensors. Besides the loss terms they hold the
+    live signals of :mod:`gnncomm.metrics.live`: usage, entropy and effective size of the greedy (argmax)
+    vocabulary (``vocab_usage``, ``entropy_bits``, ``effective_vocab``), the sampled usage
+    (``vocab_usage_sampled``), and attention concentration (``attn_max``, ``attn_uniform``,
+    ``attn_hub_share``), each averaged over steps.
+
+    Args:
+        intervene: a map applied to the messages before they are heard (silence, shuffles, knock-outs).
+        record: keep a :class:`Trace` of every step.
+        act: ``(action, t) -> action`` replacing the actions that move the world (switched off, random).
 
     Returns:
         ``(loss, logs, trace)``, where ``trace`` is a :class:`Trace` if ``record`` else ``None``.
@@ -122,12 +138,15 @@ def rollout(
     agents = system.initial_state(B, device=state.pos.device)
     latent = state.latent.repeat_interleave(N, dim=0)  # [B*N, L]
     step_weight = [(t + 1) / (T * (T + 1) / 2) for t in range(T)]
-    recon = world_loss = comm = reward = world_last = 0.0
-    symbol_counts = 0.0
+    recon = world_loss = comm = reward = world_last = dispersion = 0.0
+    sampled_counts = greedy_counts = 0.0
+    attention = {"max": 0.0, "uniform": 0.0, "hub_share": 0.0}
     trace = Trace([], [], [], []) if record else None
+    detach_obs = cfg.actions_learn_from == "reward"
     for t in range(T):
         edge_index = graph_fn(state.pos)
-        obs = world.observe(state, episode.obs_noise[t])
+        seen = type(state)(*(x.detach() for x in state)) if detach_obs else state
+        obs = world.observe(seen, episode.obs_noise[t])
         noise = None if episode.gumbel is None else episode.gumbel[t]
         out, agents = system(obs, agents, edge_index, noise, temperature, intervene)
         if record:
@@ -139,13 +158,20 @@ def rollout(
         world_last = (out.world_pred.float() - latent).pow(2).mean()
         world_loss = world_loss + step_weight[t] * world_last
         comm = comm + (1.0 - out.message[..., 0].float()).mean() / T
-        symbol_counts = symbol_counts + out.message.detach().float().sum(dim=(0, 1))  # [V]
-        state = world.step(state, out.action.float(), edge_index)
+        sampled_counts = sampled_counts + out.message.detach().float().sum(dim=(0, 1))  # [V]
+        greedy = torch.zeros_like(out.logits, dtype=torch.float32).scatter_(-1, out.logits.argmax(-1, keepdim=True), 1)
+        greedy_counts = greedy_counts + greedy.sum(dim=(0, 1))  # [V]
+        concentration = attention_concentration(out.alpha.detach(), edge_index[1], B * N)
+        attention = {k: attention[k] + v / T for k, v in concentration.items()}
+        action = out.action.float() if act is None else act(out.action.float(), t)
+        state = world.step(state, action, edge_index)
         reward = reward + world.reward(state).mean() / T
+        if hasattr(world, "dispersion"):
+            dispersion = dispersion + world.dispersion(state).mean().detach() / T
     loss = (
         cfg.recon_weight * recon + cfg.world_weight * world_loss + cfg.comm_weight * comm - cfg.cluster_weight * reward
     )
-    p = symbol_counts / symbol_counts.sum()
+    usage = symbol_usage(greedy_counts)
     logs = {
         "loss": loss,
         "recon": recon,
@@ -153,9 +179,16 @@ def rollout(
         "world_last": world_last,
         "comm": comm,
         "reward": reward,
-        "vocab_usage": (symbol_counts > 0).float().mean(),
-        "entropy_bits": -(p * torch.log2(p.clamp_min(1e-12))).sum(),
+        "vocab_usage": usage["usage"],
+        "entropy_bits": usage["entropy_bits"],
+        "effective_vocab": usage["effective"],
+        "vocab_usage_sampled": (sampled_counts > 0).float().mean(),
+        "attn_max": attention["max"],
+        "attn_uniform": attention["uniform"],
+        "attn_hub_share": attention["hub_share"],
     }
+    if hasattr(world, "dispersion"):
+        logs["dispersion"] = dispersion
     return loss, {k: v.detach() for k, v in logs.items()}, trace
 
 
@@ -175,6 +208,7 @@ def evaluate_rollout(
     intervene: Callable[[Tensor], Tensor] | None = None,
     record: bool = False,
     topology: tuple[str, int] | None = None,
+    act: Callable[[Tensor, int], Tensor] | None = None,
 ) -> tuple[dict[str, float], Trace | None]:
     """Greedy (argmax) messages on ``episodes`` fresh episodes drawn from ``seed``.
 
@@ -192,7 +226,7 @@ def evaluate_rollout(
     episode = sample_episode(world, cfg, episodes, generator=generator, device=device, training=False)
     name, k = topology or cfg.topology_at(cfg.steps)
     graph_fn = make_graph_fn(name, k, cfg.num_agents, episodes, device=device, seed=cfg.seed, edges=cfg.custom_edges)
-    _, logs, trace = rollout(system, world, episode, graph_fn, cfg, 1.0, intervene, record)
+    _, logs, trace = rollout(system, world, episode, graph_fn, cfg, 1.0, intervene, record, act)
     system.train(was_training)
     return {key: float(value) for key, value in logs.items()}, trace
 
@@ -218,3 +252,18 @@ def agent_losses(trace: Trace, cfg: Config) -> Tensor:
         comm = comm + (1.0 - out.message[..., 0].float()).mean(-1) / T  # [B*N]
     per_node = cfg.world_weight * world_err + cfg.recon_weight * recon_err + cfg.comm_weight * comm
     return per_node.view(-1, N).mean(0)  # [N]
+
+
+def no_actions(action: Tensor, t: int) -> Tensor:
+    """Actions switched off: the world moves by its own forces alone (for :func:`rollout`'s ``act``)."""
+    return torch.zeros_like(action)
+
+
+def random_actions(seed: int) -> Callable[[Tensor, int], Tensor]:
+    """Uniform random actions in ``[-1, 1]``, the same for the same ``seed``, step and shape."""
+
+    def act(action: Tensor, t: int) -> Tensor:
+        generator = torch.Generator().manual_seed(seed * 1000 + t)
+        return (torch.rand(action.shape, generator=generator) * 2 - 1).to(action)
+
+    return act

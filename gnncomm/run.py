@@ -10,18 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from gnncomm.agents import CommSystem
+from gnncomm.animation import animate
 from gnncomm.checkpoint import atomic_save, atomic_write_text
 from gnncomm.config import Config
-from gnncomm.evaluation import attention_structure, communication_ablation
+from gnncomm.evaluation import attention_structure, communication_ablation, end_of_run_episodes
 from gnncomm.plots import plot_training
 from gnncomm.report import plot_episode_topology
 from gnncomm.rollout import EVAL_SEED_OFFSET, evaluate_rollout
 from gnncomm.runfolder import RunLock, claim_run_dir
 from gnncomm.trainer import Trainer, TrainResult
 from gnncomm.world import World
-
-EVAL_AGENT_BUDGET = 2**16
-"""Largest number of agents (episodes x num_agents) in the automatic end-of-run evaluation."""
 
 
 def write_agent_files(system: CommSystem, run_dir: Path) -> None:
@@ -103,22 +101,28 @@ def _write_outputs(trainer: Trainer, result: TrainResult, evaluate: bool) -> Non
         device = trainer.rt.device
         # Bounded memory for large populations: at most ~2**16 agents per evaluation rollout (the number of
         # episodes used is written into ablation.json). `gnncomm evaluate` takes --episodes for more.
-        budget = max(4, EVAL_AGENT_BUDGET // cfg.num_agents)
+        # One set of numbers: the hubs and relays come from the ablation's own held-out episodes, with the
+        # seed `gnncomm evaluate` uses, so ablation.json, topology.png and report.md agree.
+        episodes = end_of_run_episodes(cfg)
+        seed = cfg.seed + EVAL_SEED_OFFSET
         _, trace = evaluate_rollout(
-            system,
-            trainer.world,
+            system, trainer.world, cfg, episodes=episodes, seed=seed, device=device, record=True
+        )
+        structure = attention_structure(trace, cfg, seed=seed)
+        plot_episode_topology(
+            trace,
             cfg,
-            episodes=min(cfg.eval_episodes, 64, budget),
-            seed=cfg.seed + EVAL_SEED_OFFSET,
-            device=device,
-            record=True,
+            run_dir / "topology.png",
+            hubs=structure["hubs"],
+            relays=structure["relays"] or [],
+            episodes=episodes,
         )
-        structure = attention_structure(trace, cfg, seed=cfg.seed)
-        plot_episode_topology(trace, cfg, run_dir / "topology.png", hubs=structure["hubs"], relays=structure["relays"])
-        ablation = communication_ablation(
-            system, trainer.world, cfg, device=device, episodes=min(cfg.eval_episodes, budget)
+        del trace
+        ablation = communication_ablation(system, trainer.world, cfg, device=device, episodes=episodes, seed=seed)
+        ablation.update(
+            hubs=structure["hubs"], relays=structure["relays"], structure_episodes=episodes, step=result.step
         )
-        ablation.update(hubs=structure["hubs"], relays=structure["relays"], step=result.step)
         safe = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in ablation.items()}
         atomic_write_text(run_dir / "ablation.json", json.dumps(safe, indent=2, allow_nan=False) + "\n")
         result.ablation = ablation
+        animate(run_dir, run_dir / "episode.gif", device=str(device), world=trainer.world)

@@ -21,16 +21,47 @@ from gnncomm.agents import CommSystem
 from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_save, atomic_write_text, load_checkpoint
 from gnncomm.config import Config
 from gnncomm.interventions import silence
-from gnncomm.rollout import EVAL_SEED_OFFSET, Episode, evaluate_rollout, make_graph_fn, rollout, sample_episode
+from gnncomm.rollout import (
+    EVAL_SEED_OFFSET,
+    Episode,
+    evaluate_rollout,
+    make_graph_fn,
+    no_actions,
+    rollout,
+    sample_episode,
+)
 from gnncomm.runtime import Runtime, setup_runtime
 from gnncomm.selection import survival_selection
 from gnncomm.world import World, build_world, check_world, message_share
 
-PROBE_KEYS = ("eval_world_mse", "eval_world_mse_silent", "eval_share")
+PROBE_KEYS = (
+    "eval_world_mse",
+    "eval_world_mse_silent",
+    "eval_share",
+    "eval_reward",
+    "eval_reward_no_actions",
+    "eval_dispersion",
+    "eval_dispersion_no_actions",
+)
 EVENTS_NAME = "events.jsonl"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 """Signals that stop training at the next step with a checkpoint (a second one stops at once)."""
-METRIC_KEYS = ("loss", "recon", "world", "world_last", "comm", "reward", "vocab_usage", "entropy_bits")
+METRIC_KEYS = (
+    "loss",
+    "recon",
+    "world",
+    "world_last",
+    "comm",
+    "reward",
+    "dispersion",
+    "vocab_usage",
+    "effective_vocab",
+    "entropy_bits",
+    "vocab_usage_sampled",
+    "attn_max",
+    "attn_uniform",
+    "attn_hub_share",
+)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -279,6 +310,7 @@ class Trainer:
                         loss=f"{row['loss']:.3f}",
                         world=f"{row['world_last']:.3f}",
                         vocab=f"{row['vocab_usage']:.2f}",
+                        attn=f"{row['attn_max']:.2f}",
                         it_s=f"{row['steps_per_s']:.1f}",
                     )
                 if cfg.selection_every and self.step % cfg.selection_every == 0:
@@ -298,23 +330,35 @@ class Trainer:
         return TrainResult(self.run_dir, self.step, status, self.history)
 
     def probe(self) -> dict[str, float]:
-        """The communication proof on a small fixed held-out batch (greedy messages, ``cfg.eval_batch``
-        episodes): world error at the last step with real and with silenced messages and, when the
-        world knows its Bayes references, the share of what messages could add."""
+        """The communication proof and the cooperative reward on a small fixed held-out batch (greedy
+        messages, ``cfg.eval_batch`` episodes, the same every time): world error at the last step with real
+        and with silenced messages, the share of what messages could add (when the world knows its Bayes
+        references), and the reward (and dispersion) with the trained actions and with actions switched off."""
         cfg = self.cfg
         topology = self.loss_module.topology or cfg.topology_at(self.step)
-        run = lambda intervene: evaluate_rollout(  # noqa: E731
-            self.system,
-            self.world,
-            cfg,
-            episodes=cfg.eval_batch,
-            seed=cfg.seed + EVAL_SEED_OFFSET + 1,
-            device=self.rt.device,
-            intervene=intervene,
-            topology=topology,
-        )[0]
-        real, silent = run(None), run(silence())
-        row = {"eval_world_mse": real["world_last"], "eval_world_mse_silent": silent["world_last"]}
+
+        def run(**kwargs: Any) -> dict[str, float]:
+            seed = cfg.seed + EVAL_SEED_OFFSET + 1
+            return evaluate_rollout(
+                self.system,
+                self.world,
+                cfg,
+                episodes=cfg.eval_batch,
+                seed=seed,
+                device=self.rt.device,
+                topology=topology,
+                **kwargs,
+            )[0]
+
+        real, silent, idle = run(), run(intervene=silence()), run(act=no_actions)
+        row = {
+            "eval_world_mse": real["world_last"],
+            "eval_world_mse_silent": silent["world_last"],
+            "eval_reward": real["reward"],
+            "eval_reward_no_actions": idle["reward"],
+        }
+        if "dispersion" in real:
+            row.update(eval_dispersion=real["dispersion"], eval_dispersion_no_actions=idle["dispersion"])
         share = message_share(self.world, cfg.timesteps, real["world_last"])
         if share is not None:
             row["eval_share"] = share

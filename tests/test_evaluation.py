@@ -152,7 +152,7 @@ def test_a_world_that_does_not_fit_the_run_is_refused(run_dir):
 def test_communication_ablation_reports_the_reward_of_any_world(run_dir):
     cfg, system, world, _ = evaluation.load_run(run_dir)
     ablation = evaluation.communication_ablation(system, world, cfg, episodes=6)
-    assert set(ablation) == {
+    generic = {
         "world_mse",
         "world_mse_silent",
         "world_mse_shuffled",
@@ -162,13 +162,25 @@ def test_communication_ablation_reports_the_reward_of_any_world(run_dir):
         "symbol_entropy_bits",
         "comm_cost",
         "reward",
+        "reward_no_actions",
+        "reward_random_actions",
         "episodes",
     }
+    swarm_only = {
+        "dispersion",
+        "dispersion_no_actions",
+        "dispersion_random_actions",
+        "dispersion_ratio",
+        "world_mse_own_view",
+        "world_mse_floor",
+        "message_share",
+    }
+    assert set(ablation) == generic | swarm_only
     assert all(math.isfinite(v) for v in ablation.values()) and ablation["episodes"] == 6
     assert ablation["world_mse_ratio"] == pytest.approx(ablation["world_mse"] / ablation["world_mse_silent"])
     assert ablation["reward"] <= 0.0  # SwarmWorld: minus the dispersion
     plain = evaluation.communication_ablation(system, PlainWorld(cfg), cfg, episodes=6)
-    assert plain == ablation  # the same numbers through the protocol alone
+    assert plain == {k: ablation[k] for k in generic}  # the same numbers through the protocol alone
 
 
 def test_knockout_errors_agree_with_the_ablation_knockouts(run_dir):
@@ -257,3 +269,44 @@ def test_relays_of_large_populations_are_skipped_with_a_reason():
     assert "RELAY_MAX_AGENTS" in structure["relays_skipped"]
     assert structure["hubs"] == [0]  # the hub test still runs, with enough shuffles for N agents
     assert structure["hub_shuffles"] >= N / evaluation.ALPHA - 1
+
+
+class RecordingSwarm(SwarmWorld):
+    """A swarm that remembers the state each observation is taken from (for the hand-made head below)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen: list = []
+
+    def observe(self, state, noise=None):
+        self.seen.append(state)
+        return super().observe(state, noise)
+
+
+class CentroidHead(torch.nn.Module):
+    """A hand-made action head: full force towards the episode's centroid, whatever the agent heard."""
+
+    def __init__(self, world: RecordingSwarm) -> None:
+        super().__init__()
+        self.world = world
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pos = self.world.seen[-1].pos  # [B, N, 2], the state this step's observation came from
+        pull = pos.mean(dim=1, keepdim=True) - pos
+        return (pull / pull.norm(dim=-1, keepdim=True).clamp_min(1e-6)).reshape(-1, 2)
+
+
+def test_ablation_compares_trained_idle_and_random_actions_on_identical_episodes():
+    cfg = Config(**dict(PRESETS["tiny"], eval_episodes=32))
+    world = RecordingSwarm(cfg.num_agents, cfg.latent_dim)
+    system = CommSystem.from_config(cfg, world.obs_dim)
+    system.action_head = CentroidHead(world)
+    ablation = evaluation.communication_ablation(system, world, cfg, episodes=32, seed=3)
+    first = [s for s in world.seen if s is not None][:: cfg.timesteps]  # the first state of every rollout
+    assert len(first) == 5  # real, silenced, shuffled, no actions, random actions
+    assert all(torch.equal(f.pos, first[0].pos) and torch.equal(f.latent, first[0].latent) for f in first)
+    assert ablation["dispersion"] < ablation["dispersion_no_actions"]
+    assert ablation["dispersion"] < ablation["dispersion_random_actions"]
+    assert ablation["dispersion_ratio"] == pytest.approx(ablation["dispersion"] / ablation["dispersion_no_actions"])
+    assert ablation["reward"] == pytest.approx(-ablation["dispersion"])  # the swarm's reward is -dispersion
+    assert ablation["world_mse_floor"] < ablation["world_mse_own_view"]

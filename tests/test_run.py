@@ -91,8 +91,18 @@ def test_train_and_evaluate_can_be_called_twice_in_one_process(tmp_path):
 
 
 # Recorded at commit 6d468b0 (before the package was restructured) with the config below, on the CPU:
-# the restructure must not change what a run computes. (anneal_steps=30 was that commit's default, 0 = all steps.)
-SHORT_RUN = dict(steps=30, anneal_steps=30, batch_size=32, eval_episodes=64, log_every=10, checkpoint_every=30, seed=0)
+# the restructure must not change what a run computes. (anneal_steps=30 and actions_learn_from="all" were that
+# commit's behaviour.)
+SHORT_RUN = dict(
+    steps=30,
+    anneal_steps=30,
+    actions_learn_from="all",
+    batch_size=32,
+    eval_episodes=64,
+    log_every=10,
+    checkpoint_every=30,
+    seed=0,
+)
 SHORT_RUN_ABLATION = {
     "world_mse": 0.8563511967658997,
     "world_mse_silent": 0.8586167097091675,

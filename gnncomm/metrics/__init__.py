@@ -52,6 +52,7 @@ from gnncomm.metrics.language import (
     vocab_usage,
     within_message_dependence,
 )
+from gnncomm.metrics.live import HUB_WEIGHT, attention_concentration, symbol_usage
 from gnncomm.metrics.stats import (
     TIE_TOLERANCE,
     PermutationResult,
@@ -69,6 +70,9 @@ from gnncomm.metrics.stats import (
 
 __all__ = [
     "HUB_SHUFFLES",
+    "HUB_WEIGHT",
+    "attention_concentration",
+    "symbol_usage",
     "RELAY_SHUFFLES",
     "TIE_TOLERANCE",
     "PermutationResult",

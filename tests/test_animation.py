@@ -1,0 +1,43 @@
+"""gnncomm animate: a GIF of one held-out episode, one frame per step."""
+
+import pytest
+from PIL import Image
+
+import gnncomm
+from gnncomm.animation import animate
+from gnncomm.checkpoint import CheckpointError
+from gnncomm.cli import main
+from gnncomm.config import PRESETS
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    gnncomm.train(gnncomm.Config(**dict(PRESETS["tiny"], steps=4, eval_episodes=8)), run_dir, progress=False)
+    return run_dir
+
+
+def test_the_run_writes_an_episode_gif_with_one_frame_per_step(tiny_run):
+    gif = tiny_run / "episode.gif"
+    assert gif.stat().st_size > 0
+    assert Image.open(gif).n_frames == PRESETS["tiny"]["timesteps"]
+
+
+def test_animate_cli_writes_the_requested_episode(tiny_run, tmp_path, capsys):
+    out = tmp_path / "ep3.gif"
+    assert main(["animate", str(tiny_run), "--episode", "3", "--out", str(out)]) == 0
+    assert Image.open(out).n_frames == PRESETS["tiny"]["timesteps"]
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_animate_refuses_an_episode_outside_the_evaluation(tiny_run, tmp_path):
+    with pytest.raises(ValueError, match=r"episode must be an int in \[0, 7\]"):
+        animate(tiny_run, tmp_path / "x.gif", episode=8)
+
+
+def test_animate_on_a_folder_without_a_checkpoint_is_one_clear_line(tmp_path, capsys):
+    with pytest.raises(CheckpointError):
+        animate(tmp_path)
+    assert main(["animate", str(tmp_path)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cannot animate") and "checkpoint" in err[0]
