@@ -69,8 +69,16 @@ class DenseMessageAttention(nn.Module):
         self.num_agents = num_agents
 
     def forward(
-        self, x: Tensor, message: Tensor, edge_index: Tensor, return_attention_weights: bool = False
+        self,
+        x: Tensor,
+        message: Tensor,
+        edge_index: Tensor,
+        return_attention_weights: bool = False,
+        num_agents: int | None = None,
     ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
+        """As :meth:`MessageAttention.forward`; ``num_agents`` must be ``None`` or the one given at construction."""
+        if num_agents is not None and num_agents != self.num_agents:
+            raise ValueError(f"num_agents must be None or {self.num_agents}, got {num_agents}")
         att = self.sparse
         N, H, C = self.num_agents, att.heads, att.head_channels
         B = x.size(0) // N
@@ -103,6 +111,42 @@ def use_dense_attention(system: CommSystem) -> CommSystem:
     return system
 
 
+class NumAgentsAttention(nn.Module):
+    """Calls ``layer`` with ``num_agents``, so that ``MessageAttention(dense="auto")`` takes its dense
+    path on complete (and dense enough) graphs.
+
+    It does what ``CommSystem.forward`` does once it passes ``num_agents=self.num_agents`` itself;
+    then it changes nothing. The layer is kept as a submodule: the parameters are shared, not copied.
+
+    Shapes: as :class:`~gnncomm.nn.MessageAttention`.
+    """
+
+    def __init__(self, layer: MessageAttention, num_agents: int) -> None:
+        super().__init__()
+        self.layer = layer
+        self.num_agents = num_agents
+
+    def forward(
+        self,
+        x: Tensor,
+        message: Tensor,
+        edge_index: Tensor,
+        return_attention_weights: bool = False,
+        num_agents: int | None = None,
+    ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
+        return self.layer(x, message, edge_index, return_attention_weights, num_agents=self.num_agents)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.layer!r}, num_agents={self.num_agents})"
+
+
+def pass_num_agents(system: CommSystem) -> CommSystem:
+    """Makes ``system.attention`` receive ``num_agents`` (see :class:`NumAgentsAttention`), in place."""
+    if not isinstance(system.attention, (NumAgentsAttention, DenseMessageAttention)):
+        system.attention = NumAgentsAttention(system.attention, system.num_agents)
+    return system
+
+
 # ---------------------------------------------------------------------------------------------
 # Equivalence check
 # ---------------------------------------------------------------------------------------------
@@ -132,21 +176,24 @@ def _max_diff(a: Tensor, b: Tensor) -> float:
 def check_layer(device: str | torch.device = "cpu", atol: float = 1e-5, seed: int = 0) -> dict:
     """Sparse vs dense layer on the same weights: outputs, attention weights and all gradients.
 
+    Compared with the sparse path (``MessageAttention`` without ``num_agents``): the dense baseline
+    (``out``, ``alpha``, ``grad``) and the library given ``num_agents`` (``lib_path``, the path
+    :meth:`~gnncomm.nn.MessageAttention.select_path` picks, and ``lib_diff``, its largest difference).
     Differences are absolute, or relative to the largest reference magnitude where that exceeds 1.
     """
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     B, N, F, V, M = 3, 12, 32, 16, 3
     sparse = MessageAttention(F, F, V, M, heads=4).to(device)
-    dense = DenseMessageAttention(sparse, N)
+    layers = {"sparse": sparse, "dense": DenseMessageAttention(sparse, N), "lib": NumAgentsAttention(sparse, N)}
     x0 = torch.randn(B * N, F, generator=gen).to(device)
     weight = torch.randn(B * N * N, 4, generator=gen).to(device)  # a loss that weighs each edge's alpha
     msg0 = torch.nn.functional.one_hot(torch.randint(V, (B * N, M), generator=gen), V).float().to(device)
     cases = {}
     for name, edge_index in _graphs(B, N, gen).items():
         edge_index = edge_index.to(device)
-        results = []
-        for layer in (sparse, dense):
+        results = {}
+        for impl, layer in layers.items():
             layer.zero_grad(set_to_none=True)
             x, msg = x0.clone().requires_grad_(), msg0.clone().requires_grad_()
             out, (_, alpha) = layer(x, msg, edge_index, return_attention_weights=True)
@@ -154,38 +201,63 @@ def check_layer(device: str | torch.device = "cpu", atol: float = 1e-5, seed: in
             grads = [x.grad, msg.grad] + [
                 p.grad if p.grad is not None else torch.zeros_like(p) for p in sparse.parameters()
             ]
-            results.append((out.detach(), alpha.detach(), grads))
-        (o1, a1, g1), (o2, a2, g2) = results
+            results[impl] = [out.detach(), alpha.detach(), *grads]
+        ref = results["sparse"]
         diff = {
-            "out": _max_diff(o1, o2),
-            "alpha": _max_diff(a1, a2),
-            "grad": max(_max_diff(u, v) for u, v in zip(g1, g2)),
+            "out": _max_diff(results["dense"][0], ref[0]),
+            "alpha": _max_diff(results["dense"][1], ref[1]),
+            "grad": max(_max_diff(u, v) for u, v in zip(results["dense"][2:], ref[2:])),
+            "lib_diff": max(_max_diff(u, v) for u, v in zip(results["lib"], ref)),
         }
-        cases[name] = {**diff, "passed": all(v <= atol for v in diff.values())}
+        path = sparse.select_path(B * N, edge_index.size(1), N)
+        cases[name] = {**diff, "lib_path": path, "passed": all(v <= atol for v in diff.values())}
     return {"passed": all(c["passed"] for c in cases.values()), "atol": atol, "cases": cases}
 
 
 def check_rollout(device: str | torch.device = "cpu", atol: float = 1e-4, seed: int = 0) -> dict:
-    """The whole training objective (a 3-step kNN rollout) with the sparse and the dense layer."""
+    """The whole training objective (3-step rollouts on kNN and full graphs): the sparse layer against
+    the dense baseline and against the library given ``num_agents`` (:func:`pass_num_agents`)."""
     from gnncomm.config import Config
     from gnncomm.rollout import make_graph_fn, rollout, sample_episode
     from gnncomm.world import build_world
 
-    cfg = Config(num_agents=8, k_neighbors=3, batch_size=4, timesteps=3, hidden_dim=32, vocab_size=16, msg_dim=3)
-    world = build_world(cfg)
-    torch.manual_seed(seed)
-    sparse = CommSystem.from_config(cfg, world.obs_dim).to(device)
-    dense = use_dense_attention(copy.deepcopy(sparse))
-    episode = sample_episode(world, cfg, cfg.batch_size, generator=torch.Generator().manual_seed(seed), device=device)
-    graph_fn = make_graph_fn(cfg.topology, cfg.k_neighbors, cfg.num_agents, cfg.batch_size, device=device)
-    losses, grads = [], []
-    for system in (sparse, dense):
-        loss, _, _ = rollout(system, world, episode, graph_fn, cfg)
-        loss.backward()
-        losses.append(loss.detach())
-        grads.append([p.grad for p in system.parameters()])
-    diff = {"loss": _max_diff(*losses), "grad": max(_max_diff(u, v) for u, v in zip(*grads))}
-    return {"passed": all(v <= atol for v in diff.values()), "atol": atol, **diff}
+    report: dict = {"atol": atol}
+    for topology in ("knn", "full"):
+        cfg = Config(
+            num_agents=8,
+            k_neighbors=3,
+            batch_size=4,
+            timesteps=3,
+            hidden_dim=32,
+            vocab_size=16,
+            msg_dim=3,
+            topology=topology,
+        )
+        world = build_world(cfg)
+        torch.manual_seed(seed)
+        sparse = CommSystem.from_config(cfg, world.obs_dim).to(device)
+        systems = {
+            "sparse": sparse,
+            "dense": use_dense_attention(copy.deepcopy(sparse)),
+            "lib": pass_num_agents(copy.deepcopy(sparse)),
+        }
+        episode = sample_episode(
+            world, cfg, cfg.batch_size, generator=torch.Generator().manual_seed(seed), device=device
+        )
+        graph_fn = make_graph_fn(cfg.topology, cfg.k_neighbors, cfg.num_agents, cfg.batch_size, device=device)
+        losses, grads = {}, {}
+        for impl, system in systems.items():
+            loss, _, _ = rollout(system, world, episode, graph_fn, cfg)
+            loss.backward()
+            losses[impl] = loss.detach()
+            grads[impl] = [p.grad for p in system.parameters()]
+        for impl in ("dense", "lib"):
+            report[f"{topology}_{impl}"] = {
+                "loss": _max_diff(losses[impl], losses["sparse"]),
+                "grad": max(_max_diff(u, v) for u, v in zip(grads[impl], grads["sparse"])),
+            }
+    report["passed"] = all(v <= atol for r in report.values() if isinstance(r, dict) for v in r.values())
+    return report
 
 
 def check_equivalence(device: str | torch.device = "cpu") -> dict:

@@ -7,7 +7,9 @@ The public names below never share a name with a submodule, so ``gnncomm.train(.
 """
 
 from gnncomm import metrics, topology
+from gnncomm.agent_files import load_agent
 from gnncomm.agents import AgentState, CommSystem, StepOutput
+from gnncomm.animation import animate
 from gnncomm.config import PRESETS, Config
 from gnncomm.evaluation import communication_ablation, load_run
 from gnncomm.nn import MessageAttention, gumbel_softmax_sample
@@ -32,11 +34,13 @@ __all__ = [
     "Trainer",
     "World",
     "WorldState",
+    "animate",
     "build_world",
     "communication_ablation",
     "evaluate",
     "evaluate_rollout",
     "gumbel_softmax_sample",
+    "load_agent",
     "load_run",
     "make_graph_fn",
     "metrics",

@@ -150,7 +150,9 @@ class CommSystem(nn.Module):
         """
         message, logits, (h, c) = self.encoder(obs, state.context, (state.enc_h, state.enc_c), noise, temperature)
         heard = message if intervene is None else intervene(message)
-        context, (_, alpha) = self.attention(h, heard, edge_index, return_attention_weights=True)
+        context, (_, alpha) = self.attention(
+            h, heard, edge_index, return_attention_weights=True, num_agents=self.num_agents
+        )
         action = self.action_head(torch.cat([h, context], dim=-1))
         own = obs if self.estimator_input == "context" else h
         world_pred, (wh, wc) = self.world_estimator(torch.cat([context, own], dim=-1), (state.world_h, state.world_c))

@@ -97,9 +97,10 @@ def clean_stale_temporaries(run_dir: str | Path) -> list[Path]:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Loads and checks a training checkpoint, raising :class:`CheckpointError` with the cause.
 
-    Only plain data is unpickled (``weights_only=True``): a checkpoint that would run code is refused.
-    Load it once and pass the result on (e.g. to ``gnncomm.train(..., state=...)``); tensors land on
-    ``map_location`` (the CPU by default, which any checkpoint can be read onto).
+    Only plain data is unpickled (``weights_only=True``, see :func:`load_tensors`): a checkpoint that
+    would run code is refused. Load it once and pass the result on (e.g. to
+    ``gnncomm.train(..., state=...)``); tensors land on ``map_location`` (the CPU by default, which any
+    checkpoint can be read onto).
 
     Args:
         path: ``checkpoint.pt``, or a run folder holding one.
@@ -111,9 +112,20 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {str(path)!r}")
+    state = load_tensors(path, map_location)
+    _check_state(state, repr(str(path)))
+    return state
+
+
+def load_tensors(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` with every failure a one-line :class:`CheckpointError`:
+    tensors, numbers, strings, lists and dicts only, so loading a file never runs its code."""
+    path = Path(path)
     shown = repr(str(path))
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {shown}")
+        raise CheckpointError(f"no file at {shown}")
     if isinstance(map_location, (str, torch.device)):
         try:
             device = torch.device(map_location)
@@ -150,7 +162,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint {shown} is corrupt or truncated ({_short(exc)})") from None
     except Exception as exc:  # torch raises several types for truncated or corrupt zip archives
         raise CheckpointError(f"checkpoint {shown} is corrupt or truncated ({_short(exc)})") from None
-    _check_state(state, shown)
     return state
 
 

@@ -130,6 +130,9 @@ class Config:
     compile: str = "auto"
     """torch.compile the training step: true, false or auto (on for CUDA, off on the CPU); a bool is read as
     true/false."""
+    recompute_steps: str = "auto"
+    """Activation checkpointing: true recomputes each step's activations in the backward pass (less memory, about
+    a third more compute, identical results); auto does so from 20,000 agents per rollout (B * N) on; false never."""
     seed: int = 0
     """Seed of every random draw, in [0, 2**63 - 1]."""
     log_every: int = 25
@@ -176,6 +179,10 @@ class Config:
         _at_least(self, "agent_embedding_dim", 0)
         _choice(self, "estimator_input", ("context", "encoder"))
         _choice(self, "actions_learn_from", ("reward", "all"))
+        self.recompute_steps = self.recompute_steps.strip().lower()
+        if self.recompute_steps in ("1", "yes", "on", "0", "no", "off"):
+            self.recompute_steps = "true" if self.recompute_steps in ("1", "yes", "on") else "false"
+        _choice(self, "recompute_steps", ("auto", "true", "false"))
         _at_least(self, "timesteps", 1)
         _at_least(self, "latent_dim", 1)
         if not 1 <= self.view_size <= self.latent_dim:
@@ -645,6 +652,11 @@ def _validate_edges(edges: list, num_agents: int, used_by: str | None) -> list:
     loops = [s for s, r in zip(senders, receivers) if s == r]
     if loops:
         raise ValueError(f"custom_edges must not contain self-loops, got {loops[0]} -> {loops[0]}")
+    seen: set[tuple[int, int]] = set()
+    for pair in zip(senders, receivers):
+        if pair in seen:  # a repeated edge would count twice in its listener's softmax
+            raise ValueError(f"custom_edges must not repeat an edge, got {pair[0]} -> {pair[1]} twice")
+        seen.add(pair)
     if used_by:
         components = _count_components(senders, receivers, num_agents)
         if components > 1:

@@ -240,7 +240,14 @@ def knockout_errors(
     return out
 
 
-def attention_structure(trace: Trace, cfg: Config, *, seed: int = 0, num_shuffles: int | None = None) -> dict[str, Any]:
+HUB_PERMUTATION_MAX = 2000
+"""Largest hub null that is shuffled; above it (Holm over more than ~100 agents) the null's exact moments are used
+(:func:`gnncomm.metrics.hub_statistics` with ``method="normal"``)."""
+
+
+def attention_structure(
+    trace: Trace, cfg: Config, *, seed: int = 0, num_shuffles: int | None = None, with_centrality: bool = True
+) -> dict[str, Any]:
     """Attention aggregated by agent id over every step and episode of ``trace``, and who stands out.
 
     The graph points ``speaker -> listener`` and the centralities use the names of
@@ -254,6 +261,8 @@ def attention_structure(trace: Trace, cfg: Config, *, seed: int = 0, num_shuffle
         num_shuffles (int, optional): size of both nulls; ``None`` takes the defaults of
             :func:`gnncomm.metrics.detect_hubs` and :func:`~gnncomm.metrics.detect_relays` (enough to
             reach :data:`ALPHA` after the correction). (default: ``None``)
+        with_centrality (bool): also compute every centrality (pagerank, betweenness); the hubs and relays
+            do not need them. (default: ``True``)
 
     Returns:
         dict: ``graph`` (networkx.DiGraph), ``centrality``, ``hubs``, ``hub_stats``, ``relays``,
@@ -270,10 +279,14 @@ def attention_structure(trace: Trace, cfg: Config, *, seed: int = 0, num_shuffle
     hub_shuffles = (
         num_shuffles if num_shuffles is not None else max(metrics.HUB_SHUFFLES, metrics.min_permutations(tests, ALPHA))
     )
-    hub_stats = metrics.hub_statistics(graph, num_shuffles=hub_shuffles, seed=seed)
+    method = "permutation" if hub_shuffles <= HUB_PERMUTATION_MAX else "normal"
+    hub_stats = metrics.hub_statistics(graph, num_shuffles=hub_shuffles, seed=seed, method=method)
+    if method == "normal":
+        hub_shuffles = None  # the null's exact moments: nothing was shuffled
     out: dict[str, Any] = {
         "graph": graph,
-        "centrality": metrics.centrality(graph),
+        "centrality": metrics.centrality(graph) if with_centrality else None,
+        "hub_null": method,
         "hubs": sorted(a for a, t in hub_stats.items() if t["p_adjusted"] <= ALPHA),
         "hub_stats": hub_stats,
         "hub_shuffles": hub_shuffles,

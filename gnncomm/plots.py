@@ -172,26 +172,96 @@ def plot_topology(
 
 
 def plot_training(history: Sequence[dict[str, float]], path: str | Path) -> None:
-    """Loss curves and vocabulary use over training from the logged rows."""
+    """``training_progress.png``: the seed's signals to watch while a run trains, one panel each.
+
+    Losses falling; messages carrying the world (held-out world error with real against silenced
+    messages); the language narrowing (greedy vocabulary usage and effective size, below the seed's 0.7);
+    attention concentrating (largest weight per listener against uniform, and the share of listeners
+    with a hub); the swarm clustering (dispersion with the trained actions against none).
+    """
     if not history:
         return
-    steps = [row["step"] for row in history]
-    panels = [
-        ("loss", "total loss"),
-        ("world", "world prediction MSE"),
-        ("recon", "reconstruction MSE"),
-        ("comm", "communication cost"),
-        ("reward", "cooperative reward"),
-        ("vocab_usage", "vocab usage"),
-    ]
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6))
-    for ax, (key, label) in zip(axes.flat, panels):
-        ax.plot(steps, [row.get(key, np.nan) for row in history])
-        ax.set_title(label)
+    steps = np.array([row["step"] for row in history], dtype=float)
+
+    def series(key: str) -> tuple[np.ndarray, np.ndarray]:
+        values = np.array([row.get(key, np.nan) for row in history], dtype=float)
+        keep = np.isfinite(values)
+        return steps[keep], values[keep]
+
+    def draw(ax: plt.Axes, keys: Sequence[tuple[str, str, str]], title: str, ylabel: str) -> None:
+        for key, label, style in keys:
+            x, y = series(key)
+            if y.size:
+                ax.plot(x, y, style, ms=3, label=label)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("training step")
-        ax.set_ylabel(key)
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-    fig.suptitle("training progress (logged rows, Gumbel-sampled messages)", fontsize=10)
+        if ax.lines:
+            ax.legend(fontsize=7)
+
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
+    draw(
+        axes[0, 0],
+        [
+            ("world", "world (train, step-weighted)", "-"),
+            ("recon", "reconstruction", "-"),
+            ("comm", "communication cost", "-"),
+        ],
+        "losses falling",
+        "loss",
+    )
+    draw(
+        axes[0, 1],
+        [("eval_world_mse", "real messages", "o-"), ("eval_world_mse_silent", "silenced", "s-")],
+        "messages carry the world (held-out world error)",
+        "world MSE at the last step",
+    )
+    axes[0, 1].axhline(1.0, color="0.5", lw=0.8, ls=":")
+    draw(
+        axes[0, 2],
+        [("eval_share", "share of what messages could add", "o-")],
+        "how much of the gap messages close",
+        "(own view - real) / (own view - floor)",
+    )
+    draw(
+        axes[1, 0],
+        [
+            ("vocab_usage", "greedy usage", "-"),
+            ("effective_vocab", "effective size 2^H / V", "-"),
+            ("vocab_usage_sampled", "sampled usage (Gumbel)", ":"),
+        ],
+        "the language narrowing",
+        "share of V",
+    )
+    axes[1, 0].axhline(0.7, color="tab:red", lw=0.8, ls="--", label="seed's signal: < 0.7")
+    axes[1, 0].legend(fontsize=7)
+    draw(
+        axes[1, 1],
+        [
+            ("attn_max", "largest weight per listener", "-"),
+            ("attn_uniform", "uniform (1 / in-degree)", "--"),
+            ("attn_hub_share", "listeners with a weight > 0.2 and > 1.25x uniform", "-"),
+        ],
+        "attention concentrating",
+        "attention weight / share",
+    )
+    draw(
+        axes[1, 2],
+        [("eval_dispersion", "trained actions", "o-"), ("eval_dispersion_no_actions", "no actions", "s-")],
+        "the swarm clustering (held-out dispersion)",
+        "mean dispersion",
+    )
+    if not axes[1, 2].lines:  # a world without dispersion: its reward
+        draw(
+            axes[1, 2],
+            [("eval_reward", "trained actions", "o-"), ("eval_reward_no_actions", "no actions", "s-")],
+            "cooperative reward (held-out)",
+            "reward",
+        )
+    fig.suptitle(
+        "training progress: the seed's signals (train = Gumbel-sampled batch; held-out = greedy probes)", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

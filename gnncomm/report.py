@@ -225,7 +225,11 @@ def evaluate(
     structure = attention_structure(trace, cfg, seed=seed)
     del trace
     knock = knockout_errors(system, world, cfg, episodes=B, seed=seed, device=device, real_error=real_error)
-    report["run"].update(hub_shuffles=structure["hub_shuffles"], relay_shuffles=structure["relay_shuffles"])
+    report["run"].update(
+        hub_shuffles=structure["hub_shuffles"],
+        hub_null=structure["hub_null"],
+        relay_shuffles=structure["relay_shuffles"],
+    )
     report["hubs"], report["relays"] = structure["hubs"], structure["relays"]
     report["centrality"] = _centrality_report(structure, knock)
     if structure["relays"] is None:

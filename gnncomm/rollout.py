@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from gnncomm.agents import CommSystem, StepOutput
 from gnncomm.config import Config
@@ -91,6 +92,16 @@ def make_graph_fn(
     return lambda pos: static
 
 
+RECOMPUTE_MIN_AGENTS = 20_000
+"""With ``recompute_steps="auto"``, rollouts over at least this many agents (``B * N``) recompute each step's
+activations in the backward pass instead of keeping them."""
+
+
+def recompute_steps(cfg: Config, num_nodes: int) -> bool:
+    """Whether a rollout over ``num_nodes = B * N`` agents recomputes its steps (``cfg.recompute_steps``)."""
+    return cfg.recompute_steps == "true" or (cfg.recompute_steps == "auto" and num_nodes >= RECOMPUTE_MIN_AGENTS)
+
+
 def rollout(
     system: CommSystem,
     world: World,
@@ -143,12 +154,18 @@ def rollout(
     attention = {"max": 0.0, "uniform": 0.0, "hub_share": 0.0}
     trace = Trace([], [], [], []) if record else None
     detach_obs = cfg.actions_learn_from == "reward"
+    recompute = torch.is_grad_enabled() and recompute_steps(cfg, B * N)
     for t in range(T):
         edge_index = graph_fn(state.pos)
         seen = type(state)(*(x.detach() for x in state)) if detach_obs else state
         obs = world.observe(seen, episode.obs_noise[t])
         noise = None if episode.gumbel is None else episode.gumbel[t]
-        out, agents = system(obs, agents, edge_index, noise, temperature, intervene)
+        if recompute:  # keep only the step's inputs; the backward pass runs the step again
+            out, agents = checkpoint(
+                system, obs, agents, edge_index, noise, temperature, intervene, use_reentrant=False
+            )
+        else:
+            out, agents = system(obs, agents, edge_index, noise, temperature, intervene)
         if record:
             trace.outputs.append(out)
             trace.edge_index.append(edge_index)

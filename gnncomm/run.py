@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gnncomm.agents import CommSystem
+from gnncomm.agent_files import write_agent_files
 from gnncomm.animation import animate
-from gnncomm.checkpoint import atomic_save, atomic_write_text
+from gnncomm.checkpoint import atomic_write_text
 from gnncomm.config import Config
 from gnncomm.evaluation import attention_structure, communication_ablation, end_of_run_episodes
 from gnncomm.plots import plot_training
@@ -20,20 +20,6 @@ from gnncomm.rollout import EVAL_SEED_OFFSET, evaluate_rollout
 from gnncomm.runfolder import RunLock, claim_run_dir
 from gnncomm.trainer import Trainer, TrainResult
 from gnncomm.world import World
-
-
-def write_agent_files(system: CommSystem, run_dir: Path) -> None:
-    """``agent_<i>.pth``: the weights that act for agent ``i`` (see :meth:`CommSystem.agent_state_dict`).
-
-    With per-agent parameters each file holds that agent's own slices plus the shared attention
-    channel; with shared parameters every file holds the same shared weights plus the agent's id
-    embedding, so any one file rebuilds the whole population's policy.
-    """
-    for agent in range(system.num_agents):
-        atomic_save(
-            {"agent": agent, "shared_params": system.shared, "state_dict": system.agent_state_dict(agent)},
-            run_dir / f"agent_{agent}.pth",
-        )
 
 
 def train(
@@ -108,7 +94,7 @@ def _write_outputs(trainer: Trainer, result: TrainResult, evaluate: bool) -> Non
         _, trace = evaluate_rollout(
             system, trainer.world, cfg, episodes=episodes, seed=seed, device=device, record=True
         )
-        structure = attention_structure(trace, cfg, seed=seed)
+        structure = attention_structure(trace, cfg, seed=seed, with_centrality=False)
         plot_episode_topology(
             trace,
             cfg,

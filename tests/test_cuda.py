@@ -47,3 +47,55 @@ def test_layer_matches_cpu():
 def test_knn_on_cuda_matches_cpu():
     pos = torch.rand(3, 500, 2)
     assert torch.equal(knn(pos, 4), knn(pos.cuda(), 4).cpu())
+
+
+def _dense_graphs(B, N):
+    from gnncomm.topology import batch_edge_index, full
+
+    pos = torch.rand(B, N, 2)
+    lonely = knn(pos, N - 2)
+    return {"complete": batch_edge_index(full(N), N, B), "masked": lonely[:, lonely[1] != 1]}
+
+
+def _attention_and_grads(layer, x, msg, edge_index, **kwargs):
+    layer.zero_grad(set_to_none=True)
+    x, msg = x.clone().requires_grad_(), msg.clone().requires_grad_()
+    out, (_, alpha) = layer(x, msg, edge_index, return_attention_weights=True, **kwargs)
+    (out.pow(2).sum() + (alpha * torch.linspace(-1, 1, alpha.numel(), device=x.device).view_as(alpha)).sum()).backward()
+    return [out, alpha, x.grad, msg.grad, *(p.grad for p in layer.parameters())]
+
+
+@pytest.mark.parametrize("path", ["complete", "masked"])
+def test_dense_path_on_cuda_equals_sparse_path(path):
+    torch.manual_seed(0)
+    B, N = 5, 40
+    layer = MessageAttention(32, 32, 16, 4, heads=4).cuda()
+    edge_index = _dense_graphs(B, N)[path].cuda()
+    assert layer.select_path(B * N, edge_index.size(1), N) == path
+    x = torch.randn(B * N, 32, device="cuda")
+    msg = torch.nn.functional.one_hot(torch.randint(0, 16, (B * N, 4)), 16).float().cuda()
+    dense = _attention_and_grads(layer, x, msg, edge_index, num_agents=N)
+    sparse = _attention_and_grads(layer, x, msg, edge_index)
+    for d, s in zip(dense, sparse):
+        assert torch.allclose(d, s, atol=1e-4)
+    out = layer(x, msg, edge_index, num_agents=N)  # scaled_dot_product_attention
+    assert torch.allclose(out, sparse[0], atol=1e-4)
+
+
+@pytest.mark.parametrize("path", ["complete", "masked"])
+def test_dense_path_makes_no_host_sync(path):
+    B, N = 4, 16
+    layer = MessageAttention(32, 32, 16, 4, heads=4).cuda()
+    edge_index = _dense_graphs(B, N)[path].cuda()
+    x = torch.randn(B * N, 32, device="cuda")
+    msg = torch.nn.functional.one_hot(torch.randint(0, 16, (B * N, 4)), 16).float().cuda()
+    layer(x, msg, edge_index, return_attention_weights=True, num_agents=N)  # warm up lazy initialisation
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for weights in (True, False):
+            result = layer(x, msg, edge_index, return_attention_weights=weights, num_agents=N)
+            out = result[0] if weights else result
+            out.sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

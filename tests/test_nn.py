@@ -12,7 +12,7 @@ from gnncomm.nn import (
     WorldEstimator,
     gumbel_softmax_sample,
 )
-from gnncomm.topology import knn
+from gnncomm.topology import batch_edge_index, full, knn
 
 V, M, D, H = 8, 3, 16, 4
 
@@ -62,7 +62,8 @@ def test_message_attention_shapes_and_repr():
     assert alpha.shape == (ei.size(1), H)
     assert ei_out is ei
     assert layer(x, msg, ei).shape == (6, 32)
-    assert repr(layer) == "MessageAttention(16, 32, heads=4, vocab=8, msg_dim=3)"
+    assert repr(layer) == "MessageAttention(16, 32, heads=4, vocab=8, msg_dim=3, dense='auto')"
+    assert repr(MessageAttention(D, 32, V, M, dense="never")).endswith("msg_dim=3, dense='never')")
 
 
 def test_attention_weights_are_a_distribution_per_receiver_and_head():
@@ -151,6 +152,155 @@ def test_compiled_equals_eager_with_zero_graph_breaks():
     assert explanation.graph_break_count == 0
     compiled = torch.compile(layer, backend="inductor")
     assert torch.allclose(compiled(x, msg, ei), layer(x, msg, ei), atol=1e-5)
+
+
+# ---------------------------------------------------------------- MessageAttention: the dense path
+def run_attention(layer, x, msg, edge_index, **kwargs):
+    """Output, attention (or ``None``) and every gradient of a loss that weighs outputs and weights."""
+    layer.zero_grad(set_to_none=True)
+    x, msg = x.clone().requires_grad_(), msg.clone().requires_grad_()
+    alpha = None
+    if kwargs.get("return_attention_weights"):
+        out, (_, alpha) = layer(x, msg, edge_index, **kwargs)
+    else:
+        out = layer(x, msg, edge_index, **kwargs)
+    loss = out.pow(2).sum()
+    if alpha is not None:  # each edge's weight enters the loss with its own factor
+        loss = loss + (alpha * torch.linspace(-1.0, 1.0, alpha.numel()).view_as(alpha)).sum()
+    loss.backward()
+    grads = [x.grad, msg.grad] + [p.grad if p.grad is not None else torch.zeros_like(p) for p in layer.parameters()]
+    return out.detach(), None if alpha is None else alpha.detach(), grads
+
+
+def assert_paths_agree(layer, x, msg, edge_index, mode, num_agents, return_attention_weights=True):
+    """``layer`` with ``dense=mode`` and ``num_agents`` equals the sparse path on outputs, weights, gradients."""
+    kwargs = dict(return_attention_weights=return_attention_weights)
+    layer.dense = "never"
+    ref = run_attention(layer, x, msg, edge_index, **kwargs)
+    layer.dense = mode
+    got = run_attention(layer, x, msg, edge_index, num_agents=num_agents, **kwargs)
+    assert torch.allclose(got[0], ref[0], atol=1e-5)
+    if return_attention_weights:
+        assert got[1].shape == ref[1].shape == (edge_index.size(1), layer.heads)
+        assert torch.allclose(got[1], ref[1], atol=1e-5)
+    for g, r in zip(got[2], ref[2]):
+        assert torch.allclose(g, r, atol=1e-5)
+
+
+def dense_case(name, B, N, generator):
+    """A graph of ``B`` episodes of ``N`` agents and the path ``dense="auto"`` must pick for it."""
+    complete = batch_edge_index(full(N), N, B)
+    if name == "full":
+        return complete, "complete"
+    if name == "full_shuffled":  # complete in any edge order
+        return complete[:, torch.randperm(complete.size(1), generator=generator)], "complete"
+    if name == "knn_complete":  # k = N - 1: complete, in distance order
+        return knn(torch.rand(B, N, 2, generator=generator), N - 1), "complete"
+    if name == "isolated":  # dense enough, not complete; agent 1 of episode 0 hears no one
+        ei = knn(torch.rand(B, N, 2, generator=generator), N - 2)
+        return ei[:, ei[1] != 1], "masked"
+    raise ValueError(name)
+
+
+@pytest.mark.parametrize("heads", [1, 4])
+@pytest.mark.parametrize("B", [1, 3])
+@pytest.mark.parametrize("graph", ["full", "full_shuffled", "knn_complete", "isolated"])
+def test_dense_path_equals_sparse_path_on_outputs_weights_and_gradients(graph, B, heads, generator):
+    N = 7
+    layer = MessageAttention(D, D, V, M, heads=heads)
+    edge_index, path = dense_case(graph, B, N, generator)
+    assert layer.select_path(B * N, edge_index.size(1), N) == path
+    x, msg = torch.randn(B * N, D, generator=generator), one_hot_messages(B * N, generator)
+    assert_paths_agree(layer, x, msg, edge_index, "auto", N)
+    assert_paths_agree(layer, x, msg, edge_index, "always", N)  # the masked path on every graph
+
+
+@pytest.mark.parametrize("heads", [1, 4])
+@pytest.mark.parametrize("graph", ["full", "isolated"])
+def test_dense_path_without_weights_runs_sdpa_and_equals_sparse_path(graph, heads, generator):
+    B, N = 3, 6
+    layer = MessageAttention(D, D, V, M, heads=heads)
+    edge_index, _ = dense_case(graph, B, N, generator)
+    x, msg = torch.randn(B * N, D, generator=generator), one_hot_messages(B * N, generator)
+    for mode in ("auto", "always"):
+        assert_paths_agree(layer, x, msg, edge_index, mode, N, return_attention_weights=False)
+
+
+def test_forced_dense_path_counts_parallel_edges_and_self_loops_like_the_sparse_path(generator):
+    B, N = 2, 5
+    layer = MessageAttention(D, D, V, M, heads=H, dense="always")
+    ring = torch.tensor([[1, 2, 3, 4, 0], [0, 1, 2, 3, 4]])
+    extra = torch.tensor([[1, 1, 2, 3], [0, 0, 2, 0]])  # edge 1 -> 0 three times, a self-loop 2 -> 2
+    edge_index = batch_edge_index(torch.cat([ring, extra], dim=1), N, B)
+    x, msg = torch.randn(B * N, D, generator=generator), one_hot_messages(B * N, generator)
+    assert_paths_agree(layer, x, msg, edge_index, "always", N)
+
+
+def test_forced_dense_path_on_empty_graph_and_one_episode(generator):
+    layer = MessageAttention(D, D, V, M, heads=H, dense="always")
+    x, msg, ei = layer_inputs(n=6, generator=generator)
+    empty = torch.empty(2, 0, dtype=torch.long)
+    out, (_, alpha) = layer(x, msg, empty, return_attention_weights=True, num_agents=3)
+    assert alpha.shape == (0, H)
+    assert torch.allclose(out, layer.lin_out.bias.expand(6, D))
+    assert_paths_agree(layer, x, msg, ei, "always", None)  # no num_agents: all nodes one episode
+
+
+def test_select_path_decides_from_sizes_alone():
+    layer = MessageAttention(D, D, V, M)
+    B, N = 4, 10
+    assert layer.select_path(B * N, B * N * (N - 1)) == "sparse"  # no num_agents: no promise, no dense
+    assert layer.select_path(B * N, B * N * (N - 1), N) == "complete"
+    assert layer.select_path(B * N, B * N * N // 2, N) == "masked"  # DENSE_MIN_DENSITY of the pairs
+    assert layer.select_path(B * N, B * N * N // 2 - 1, N) == "sparse"
+    assert layer.select_path(B * N, 0, N) == "sparse"
+    assert layer.select_path(B * N, 0, 1) == "sparse"  # one agent per episode: nobody to hear
+    assert layer.select_path(0, 0, N) == "sparse"
+    layer.dense = "never"
+    assert layer.select_path(B * N, B * N * (N - 1), N) == "sparse"
+    layer.dense = "always"
+    assert layer.select_path(B * N, 3, N) == layer.select_path(B * N, 3) == "masked"
+
+
+def test_full_topology_training_graph_takes_the_complete_path(generator):
+    from gnncomm.rollout import make_graph_fn
+
+    B, N = 3, 5
+    edge_index = make_graph_fn("full", 4, N, B, device="cpu")(torch.rand(B, N, 2, generator=generator))
+    assert MessageAttention(D, D, V, M).select_path(B * N, edge_index.size(1), N) == "complete"
+
+
+def test_num_agents_and_dense_mode_are_checked():
+    layer = MessageAttention(D, D, V, M, heads=H)
+    x, msg, ei = layer_inputs(n=6)
+    with pytest.raises(ValueError, match="num_agents must divide num_nodes"):
+        layer(x, msg, ei, num_agents=4)
+    with pytest.raises(ValueError, match="num_agents must be an int >= 1"):
+        layer(x, msg, ei, num_agents=0)
+    with pytest.raises(ValueError, match="dense must be one of"):
+        MessageAttention(D, D, V, M, dense="sometimes")
+
+
+@pytest.mark.parametrize("graph", ["full", "isolated"])
+def test_dense_path_has_zero_graph_breaks(graph, generator):
+    B, N = 2, 5
+    layer = MessageAttention(D, D, V, M, heads=H)
+    edge_index, _ = dense_case(graph, B, N, generator)
+    x, msg = torch.randn(B * N, D, generator=generator), one_hot_messages(B * N, generator)
+    for weights in (True, False):
+        explanation = torch._dynamo.explain(layer)(x, msg, edge_index, weights, num_agents=N)
+        assert explanation.graph_break_count == 0
+
+
+def test_dense_path_compiled_equals_eager(generator):
+    B, N = 2, 5
+    layer = MessageAttention(D, D, V, M, heads=H)
+    edge_index = batch_edge_index(full(N), N, B)
+    x, msg = torch.randn(B * N, D, generator=generator), one_hot_messages(B * N, generator)
+    compiled = torch.compile(layer, backend="inductor")
+    out, (_, alpha) = compiled(x, msg, edge_index, True, num_agents=N)
+    ref, (_, ref_alpha) = layer(x, msg, edge_index, True, num_agents=N)
+    assert torch.allclose(out, ref, atol=1e-5) and torch.allclose(alpha, ref_alpha, atol=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "gnncomm.runtime": 2,
     "gnncomm.agents": 3,
     "gnncomm.rollout": 4,
+    "gnncomm.agent_files": 4,
     "gnncomm.evaluation": 5,
     "gnncomm.selection": 5,
     "gnncomm.report": 6,

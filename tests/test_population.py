@@ -73,7 +73,11 @@ def test_train_with_1000_per_agent_agents_runs_on_the_cpu(tmp_path):
     assert result.step == 2 and all(math.isfinite(row["loss"]) for row in result.history)
     state = load_checkpoint(tmp_path)["model"]
     assert state["encoder.cell.gates.weight"].shape[0] == 1000
-    assert (tmp_path / "agent_999.pth").is_file()
+    assert (tmp_path / "agents.pth").is_file() and not (tmp_path / "agent_0.pth").exists()  # above AGENT_FILES_MAX
+    assert (
+        gnncomm.load_agent(tmp_path, 999)["encoder.cell.gates.weight"].shape
+        == state["encoder.cell.gates.weight"][0].shape
+    )
 
 
 # ---------------------------------------------------------------- curriculum topology

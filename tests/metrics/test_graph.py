@@ -237,3 +237,23 @@ def test_bad_inputs_name_the_parameter():
         M.centrality(nx.Graph([(0, 1)]))
     with pytest.raises(ValueError, match="weight"):
         M.centrality(nx.DiGraph([(0, 1, {"weight": -1.0})]))
+
+
+def test_the_normal_hub_null_has_the_permutation_nulls_moments_and_finds_the_same_hub():
+    g = nx.DiGraph()
+    rng = np.random.default_rng(0)
+    for r in range(1, 12):
+        for s in rng.choice([x for x in range(12) if x != r], size=4, replace=False):
+            g.add_edge(int(s), r, weight=0.7 if s == 0 else float(rng.uniform(0.05, 0.15)))
+    shuffled = M.hub_statistics(g, num_shuffles=4000, seed=1)
+    normal = M.hub_statistics(g, method="normal")
+    for a in g.nodes:
+        assert normal[a]["null_mean"] == pytest.approx(shuffled[a]["null_mean"], rel=0.02, abs=1e-3)
+        assert normal[a]["null_std"] == pytest.approx(shuffled[a]["null_std"], rel=0.1, abs=1e-3)
+    hubs = lambda stats: sorted(a for a, t in stats.items() if t["p_adjusted"] <= 0.05)  # noqa: E731
+    assert hubs(normal) == hubs(shuffled) == [0]
+
+
+def test_hub_statistics_rejects_an_unknown_method():
+    with pytest.raises(ValueError, match="method must be 'permutation' or 'normal'"):
+        M.hub_statistics(nx.DiGraph([(0, 1)]), method="exact")

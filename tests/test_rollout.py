@@ -1,0 +1,76 @@
+"""gnncomm.rollout: episodes, the losses of a rollout, activation recomputation and the action hooks."""
+
+import pytest
+import torch
+
+from gnncomm import CommSystem, Config
+from gnncomm.config import PRESETS
+from gnncomm.rollout import (
+    RECOMPUTE_MIN_AGENTS,
+    make_graph_fn,
+    no_actions,
+    random_actions,
+    recompute_steps,
+    rollout,
+    sample_episode,
+)
+from gnncomm.world import build_world
+
+
+def setup(**overrides):
+    cfg = Config(**{**PRESETS["tiny"], **overrides})
+    world = build_world(cfg)
+    torch.manual_seed(0)
+    system = CommSystem.from_config(cfg, world.obs_dim)
+    episode = sample_episode(world, cfg, 6, generator=torch.Generator().manual_seed(1), device="cpu")
+    graph_fn = make_graph_fn(cfg.topology, cfg.k_neighbors, cfg.num_agents, 6, device="cpu")
+    return cfg, world, system, episode, graph_fn
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_recomputing_steps_gives_the_same_loss_and_every_gradient(shared):
+    grads = {}
+    for mode in ("false", "true"):
+        cfg, world, system, episode, graph_fn = setup(recompute_steps=mode, shared_params=shared)
+        loss, logs, _ = rollout(system, world, episode, graph_fn, cfg, 1.5)
+        loss.backward()
+        grads[mode] = (loss.detach(), {n: p.grad.clone() for n, p in system.named_parameters() if p.grad is not None})
+    (loss_a, a), (loss_b, b) = grads["false"], grads["true"]
+    assert torch.equal(loss_a, loss_b)
+    assert a.keys() == b.keys() and len(a) > 10
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-6, atol=1e-8, msg=name)
+
+
+def test_recompute_auto_switches_on_at_the_documented_size():
+    cfg = Config(recompute_steps="auto")
+    assert not recompute_steps(cfg, RECOMPUTE_MIN_AGENTS - 1) and recompute_steps(cfg, RECOMPUTE_MIN_AGENTS)
+    assert recompute_steps(Config(recompute_steps="on"), 10) and not recompute_steps(
+        Config(recompute_steps="false"), 10**9
+    )
+    with pytest.raises(ValueError, match="recompute_steps must be one of"):
+        Config(recompute_steps="sometimes")
+
+
+def test_switched_off_and_random_actions_move_the_swarm_differently_on_the_same_episode():
+    cfg, world, system, episode, graph_fn = setup()
+    logs = {}
+    for name, act in (
+        ("trained", None),
+        ("off", no_actions),
+        ("random", random_actions(3)),
+        ("again", random_actions(3)),
+    ):
+        with torch.no_grad():
+            logs[name] = rollout(system, world, episode, graph_fn, cfg, 1.0, act=act)[1]["dispersion"]
+    assert logs["random"] == logs["again"]  # seeded
+    assert len({float(logs[k]) for k in ("trained", "off", "random")}) == 3
+
+
+def test_language_losses_do_not_reach_the_actions_unless_asked():
+    for mode, reaches in (("reward", False), ("all", True)):
+        cfg, world, system, episode, graph_fn = setup(actions_learn_from=mode, cluster_weight=0.0)
+        loss, _, _ = rollout(system, world, episode, graph_fn, cfg, 1.0)
+        loss.backward()
+        head = [p.grad for p in system.action_head.parameters()]
+        assert any(g is not None and g.abs().sum() > 0 for g in head) == reaches, mode
