@@ -111,42 +111,6 @@ def use_dense_attention(system: CommSystem) -> CommSystem:
     return system
 
 
-class NumAgentsAttention(nn.Module):
-    """Calls ``layer`` with ``num_agents``, so that ``MessageAttention(dense="auto")`` takes its dense
-    path on complete (and dense enough) graphs.
-
-    It does what ``CommSystem.forward`` does once it passes ``num_agents=self.num_agents`` itself;
-    then it changes nothing. The layer is kept as a submodule: the parameters are shared, not copied.
-
-    Shapes: as :class:`~gnncomm.nn.MessageAttention`.
-    """
-
-    def __init__(self, layer: MessageAttention, num_agents: int) -> None:
-        super().__init__()
-        self.layer = layer
-        self.num_agents = num_agents
-
-    def forward(
-        self,
-        x: Tensor,
-        message: Tensor,
-        edge_index: Tensor,
-        return_attention_weights: bool = False,
-        num_agents: int | None = None,
-    ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
-        return self.layer(x, message, edge_index, return_attention_weights, num_agents=self.num_agents)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.layer!r}, num_agents={self.num_agents})"
-
-
-def pass_num_agents(system: CommSystem) -> CommSystem:
-    """Makes ``system.attention`` receive ``num_agents`` (see :class:`NumAgentsAttention`), in place."""
-    if not isinstance(system.attention, (NumAgentsAttention, DenseMessageAttention)):
-        system.attention = NumAgentsAttention(system.attention, system.num_agents)
-    return system
-
-
 # ---------------------------------------------------------------------------------------------
 # Equivalence check
 # ---------------------------------------------------------------------------------------------
@@ -185,7 +149,7 @@ def check_layer(device: str | torch.device = "cpu", atol: float = 1e-5, seed: in
     torch.manual_seed(seed)
     B, N, F, V, M = 3, 12, 32, 16, 3
     sparse = MessageAttention(F, F, V, M, heads=4).to(device)
-    layers = {"sparse": sparse, "dense": DenseMessageAttention(sparse, N), "lib": NumAgentsAttention(sparse, N)}
+    layers = {"sparse": sparse, "dense": DenseMessageAttention(sparse, N), "lib": sparse}
     x0 = torch.randn(B * N, F, generator=gen).to(device)
     weight = torch.randn(B * N * N, 4, generator=gen).to(device)  # a loss that weighs each edge's alpha
     msg0 = torch.nn.functional.one_hot(torch.randint(V, (B * N, M), generator=gen), V).float().to(device)
@@ -196,7 +160,10 @@ def check_layer(device: str | torch.device = "cpu", atol: float = 1e-5, seed: in
         for impl, layer in layers.items():
             layer.zero_grad(set_to_none=True)
             x, msg = x0.clone().requires_grad_(), msg0.clone().requires_grad_()
-            out, (_, alpha) = layer(x, msg, edge_index, return_attention_weights=True)
+            if impl == "sparse":  # the reference: the per-edge path, whatever the graph
+                out, (_, alpha) = _sparse_path(layer, x, msg, edge_index)
+            else:  # the library as CommSystem calls it (dense path on complete graphs), or the baseline
+                out, (_, alpha) = layer(x, msg, edge_index, return_attention_weights=True, num_agents=N)
             (out.pow(2).sum() + (alpha * weight[: alpha.size(0)]).sum()).backward()
             grads = [x.grad, msg.grad] + [
                 p.grad if p.grad is not None else torch.zeros_like(p) for p in sparse.parameters()
@@ -214,9 +181,19 @@ def check_layer(device: str | torch.device = "cpu", atol: float = 1e-5, seed: in
     return {"passed": all(c["passed"] for c in cases.values()), "atol": atol, "cases": cases}
 
 
+def _sparse_path(layer: MessageAttention, x: Tensor, msg: Tensor, edge_index: Tensor):
+    """``layer`` on its per-edge path, whatever its ``dense`` mode."""
+    mode, layer.dense = layer.dense, "never"
+    try:
+        return layer(x, msg, edge_index, return_attention_weights=True)
+    finally:
+        layer.dense = mode
+
+
 def check_rollout(device: str | torch.device = "cpu", atol: float = 1e-4, seed: int = 0) -> dict:
-    """The whole training objective (3-step rollouts on kNN and full graphs): the sparse layer against
-    the dense baseline and against the library given ``num_agents`` (:func:`pass_num_agents`)."""
+    """The whole training objective (3-step rollouts on kNN and full graphs): the sparse layer (forced
+    with ``dense="never"``) against the dense baseline and against the library as it trains (its dense
+    path on complete graphs)."""
     from gnncomm.config import Config
     from gnncomm.rollout import make_graph_fn, rollout, sample_episode
     from gnncomm.world import build_world
@@ -235,12 +212,10 @@ def check_rollout(device: str | torch.device = "cpu", atol: float = 1e-4, seed: 
         )
         world = build_world(cfg)
         torch.manual_seed(seed)
-        sparse = CommSystem.from_config(cfg, world.obs_dim).to(device)
-        systems = {
-            "sparse": sparse,
-            "dense": use_dense_attention(copy.deepcopy(sparse)),
-            "lib": pass_num_agents(copy.deepcopy(sparse)),
-        }
+        lib = CommSystem.from_config(cfg, world.obs_dim).to(device)
+        sparse = copy.deepcopy(lib)
+        sparse.attention.dense = "never"
+        systems = {"sparse": sparse, "dense": use_dense_attention(copy.deepcopy(lib)), "lib": lib}
         episode = sample_episode(
             world, cfg, cfg.batch_size, generator=torch.Generator().manual_seed(seed), device=device
         )

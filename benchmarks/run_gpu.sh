@@ -9,6 +9,13 @@ export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 {
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python -c "import torch, torch_geometric; print(torch.__version__, torch_geometric.__version__, torch.cuda.get_device_name())"
+# The CUDA-only tests (dense attention path, no host sync, AMP): skipped on CPU machines, run here.
+timeout 120 python -m pytest -q -p no:cacheprovider tests/test_cuda.py
+# The seed default (N=10, B=256): eager, then compiled.
+timeout 60 python -m gnncomm bench --agents 10 --batch-size 256 --device cuda --steps 10 --warmup 3 --json \
+    > "$O/bench_n10_eager_cuda.json"
+timeout 150 python -m gnncomm bench --agents 10 --batch-size 256 --device cuda --compile --steps 10 --warmup 3 --json \
+    > "$O/bench_n10_compile_cuda.json"
 # Whole training step, lib vs dense, B*N = 65536 plus (10, 256) and (1000, 256): eager, bf16, fp16.
 timeout 180 python -m benchmarks.throughput --device cuda --modes eager bf16 fp16 --out "$O/throughput_cuda.json"
 timeout 50 python -m benchmarks.layer --device cuda --out "$O/layer_cuda.json"

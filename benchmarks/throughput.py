@@ -18,7 +18,7 @@ GPU::
 Full graphs with the library's dense path (``MessageAttention`` given ``num_agents``), CPU::
 
     OMP_NUM_THREADS=1 python -m benchmarks.throughput --threads 1 --topologies full --modes eager \
-        --agents 10 50 100 200 --extra --pass-num-agents --steps 7 --no-plot \
+        --agents 10 50 100 200 --extra --steps 7 --no-plot \
         --out benchmarks/results/throughput_cpu_full.json
 
 Smoke run (seconds)::
@@ -51,7 +51,7 @@ from benchmarks.common import (
     setup,
     write_json,
 )
-from benchmarks.dense_baseline import check_equivalence, pass_num_agents, use_dense_attention
+from benchmarks.dense_baseline import check_equivalence, use_dense_attention
 from gnncomm.bench import bench_config, build_trainer, default_batch_size, measure_trainers
 
 #: mode name -> (torch.compile, amp)
@@ -123,11 +123,8 @@ def run_config(
     try:
         for impl in args.impls:
             row = rows[impl] = {**config, "impl": impl, "status": "skipped", "note": ""}
-            lib_dense = impl == "lib" and args.pass_num_agents
-            if lib_dense:
-                row["note"] = "library given num_agents (dense path where MessageAttention's 'auto' picks it)"
             row["est_bytes"] = est = estimate_bytes(
-                "dense" if lib_dense and config["topology"] == "full" else impl,
+                "dense" if config["topology"] == "full" else impl,  # the library is dense on complete graphs
                 config["topology"],
                 config["agents"],
                 config["batch_size"],
@@ -150,8 +147,6 @@ def run_config(
             trainers[impl] = build_trainer(cfg)  # same seed, so the same initial weights for every impl
             if impl == "dense":
                 use_dense_attention(trainers[impl].system)
-            elif lib_dense:
-                pass_num_agents(trainers[impl].system)
         if trainers:
             for impl, measured in measure_trainers(trainers, steps=args.steps, warmup=args.warmup).items():
                 rows[impl].update(measured, status="ok")
@@ -410,12 +405,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--scaling",
         action="store_true",
         help="the library alone, eager, every N of --agents timed in alternation (per-agent cost vs N)",
-    )
-    p.add_argument(
-        "--pass-num-agents",
-        action="store_true",
-        help="give the library's MessageAttention num_agents, so that it takes its dense path on full graphs "
-        "(what CommSystem does once it passes num_agents itself)",
     )
     p.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run (seconds)")
     p.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/throughput_<device>.json)")

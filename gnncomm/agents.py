@@ -49,7 +49,9 @@ class CommSystem(nn.Module):
     2. listen: :math:`\mathbf{r}_i = \mathrm{MessageAttention}(\mathbf{h}_i, \{\mathbf{s}_j\}_{j \in
        \mathcal{N}(i)})` (:class:`~gnncomm.nn.MessageAttention`);
     3. act: :math:`\mathbf{u}_i = \mathrm{ActionHead}([\mathbf{h}_i, \mathbf{r}_i])`;
-    4. estimate: :math:`\hat{\mathbf{z}}_i = \mathrm{WorldEstimator}([\mathbf{r}_i, \mathbf{o}_i])`;
+    4. estimate: :math:`\hat{\mathbf{z}}_i = \mathrm{WorldEstimator}([\mathbf{r}_i, \mathbf{h}_i])`, from what
+       it heard and its own encoder state (``estimator_input="encoder"``, the default), or from
+       :math:`[\mathbf{r}_i, \mathbf{o}_i]` with ``estimator_input="context"``;
     5. reconstruct its own observation from its own message: :math:`\hat{\mathbf{o}}_i =
        \mathrm{Decoder}(\mathbf{s}_i)`.
 
@@ -65,6 +67,8 @@ class CommSystem(nn.Module):
         shared (bool): share parameters across agents. (default: ``True``)
         agent_embedding_dim (int): agent-id embedding with shared parameters. (default: ``8``)
         action_dim (int): action size. (default: ``2``)
+        estimator_input (str): what the world estimator reads beside the heard context: ``"encoder"``
+            (the speaker's LSTM state) or ``"context"`` (the raw observation). (default: ``"encoder"``)
     """
 
     def __init__(
@@ -80,7 +84,7 @@ class CommSystem(nn.Module):
         shared: bool = True,
         agent_embedding_dim: int = 8,
         action_dim: int = 2,
-        estimator_input: str = "context",
+        estimator_input: str = "encoder",
     ) -> None:
         super().__init__()
         if estimator_input not in ESTIMATOR_INPUTS:

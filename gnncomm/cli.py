@@ -81,7 +81,7 @@ def _resume(args: argparse.Namespace, rank0: bool) -> int:
     with _claim(run_dir, resume=True, overwrite=False, rank0=rank0) as lock:
         state = load_checkpoint(run_dir)  # once: the trainer restores from this same state
         try:
-            saved = Config.from_dict(state["config"])
+            saved = Config.from_saved(state["config"])
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint in {str(run_dir)!r} holds an invalid config: {exc}") from None
         cfg = saved.with_overrides(args.overrides)
@@ -142,6 +142,13 @@ def _finish(result: TrainResult, run_dir: Path, rank0: bool) -> int:
     return EXIT_STATUS["ok"]
 
 
+def _agents(ids: list[int] | None, shown: int = 12) -> str:
+    """Agent ids for a terminal line: ``None`` as "not tested", long lists cut with a count."""
+    if ids is None:
+        return "not tested"
+    return str(ids) if len(ids) <= shown else f"{len(ids)} agents: {ids[:shown]} ..."
+
+
 def format_ablation(ab: dict[str, Any]) -> str:
     """The end-of-run communication ablation as the few lines ``gnncomm train`` prints."""
     ratio = ab["world_mse_ratio"]
@@ -173,7 +180,8 @@ def format_ablation(ab: dict[str, Any]) -> str:
         ),
         f"vocabulary usage     {ab['vocab_usage']:.3f}  (entropy {ab['symbol_entropy_bits']:.2f} bits)",
         f"reconstruction MSE   {ab['recon_mse']:.4f}",
-        f"hubs {ab.get('hubs', [])}, relays {ab.get('relays', [])} ({ab.get('structure_episodes', '?')} episodes)",
+        f"hubs {_agents(ab.get('hubs'))}, relays {_agents(ab.get('relays'))} "
+        f"(tested over {ab.get('structure_episodes', '?')} held-out episodes)",
     ]
     return "\n".join(lines)
 
@@ -354,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--episodes",
         type=_int_at_least(2),
         metavar="N",
-        help="evaluation episodes, >= 2 (default: the config's eval_episodes)",
+        help="evaluation episodes, >= 2; more gives the full diagnostics at large N (default: the run's end-of-run "
+        "episodes, eval_episodes capped at about 8,192 agents per rollout)",
     )
     p.add_argument("--device", type=_device_arg, default="cpu", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of text")

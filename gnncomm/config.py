@@ -66,7 +66,7 @@ class Config:
     """Width of the LSTM states, embeddings and heads."""
     shared_params: bool = True
     """One set of weights for all agents (True) or one per agent, batched (False)."""
-    estimator_input: str = "context"
+    estimator_input: str = "encoder"
     """What the world estimator reads beside the heard context: context (the observation) or encoder (the
     speaker's LSTM state, which already integrates the observation and what was heard before)."""
     agent_embedding_dim: int = 8
@@ -85,7 +85,7 @@ class Config:
     arena_size: float = 0.0
     """Side of the square arena; 0 means 2*sqrt(num_agents)."""
     # --- optimisation
-    lr: float = 1e-3
+    lr: float = 3e-3
     """AdamW learning rate."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
@@ -130,6 +130,9 @@ class Config:
     compile: str = "auto"
     """torch.compile the training step: true, false or auto (on for CUDA, off on the CPU); a bool is read as
     true/false."""
+    threads: int = 0
+    """Torch CPU threads; 0 (auto) uses the cores other processes leave free (by the load average), re-checked at
+    every log step, unless OMP_NUM_THREADS is set. See gnncomm.runtime.free_cores for the measurements."""
     recompute_steps: str = "auto"
     """Activation checkpointing: true recomputes each step's activations in the backward pass (less memory, about
     a third more compute, identical results); auto does so from 20,000 agents per rollout (B * N) on; false never."""
@@ -179,6 +182,7 @@ class Config:
         _at_least(self, "agent_embedding_dim", 0)
         _choice(self, "estimator_input", ("context", "encoder"))
         _choice(self, "actions_learn_from", ("reward", "all"))
+        _at_least(self, "threads", 0)
         self.recompute_steps = self.recompute_steps.strip().lower()
         if self.recompute_steps in ("1", "yes", "on", "0", "no", "off"):
             self.recompute_steps = "true" if self.recompute_steps in ("1", "yes", "on") else "false"
@@ -312,6 +316,14 @@ class Config:
         return cls(**data)
 
     @classmethod
+    def from_saved(cls, data: Mapping[str, Any]) -> Config:
+        """The config of a saved run: :meth:`from_dict`, with the fields a run saved before they existed set
+        to the behaviour it trained with (:data:`LEGACY_FIELDS`), not to today's defaults."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a config must be a mapping of field: value, got {type(data).__name__}")
+        return cls.from_dict({**LEGACY_FIELDS, **data})
+
+    @classmethod
     def load(cls, path: str | Path) -> Config:
         """Reads a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file (see :func:`read_config_file`)."""
         return cls.from_dict(read_config_file(path))
@@ -349,6 +361,9 @@ class Config:
         data.update(parse_overrides(overrides))
         return Config.from_dict(data)
 
+
+LEGACY_FIELDS: dict[str, Any] = {"estimator_input": "context", "actions_learn_from": "all"}
+"""Fields added after runs were already being saved, with the value that reproduces those runs."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},

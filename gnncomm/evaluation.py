@@ -23,7 +23,14 @@ from gnncomm.agents import CommSystem
 from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from gnncomm.config import Config
 from gnncomm.interventions import knockout, shuffle_episodes, silence
-from gnncomm.rollout import EVAL_SEED_OFFSET, Trace, evaluate_rollout, no_actions, random_actions
+from gnncomm.rollout import (
+    EVAL_SEED_OFFSET,
+    Trace,
+    capped_episodes,
+    evaluate_rollout,
+    no_actions,
+    random_actions,
+)
 from gnncomm.world import World, build_world, check_world, message_share
 
 __all__ = [
@@ -81,7 +88,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, world: 
     path = run_dir / CHECKPOINT_NAME
     state = load_checkpoint(path, map_location=device)
     try:
-        cfg = Config.from_dict(state["config"])
+        cfg = Config.from_saved(state["config"])
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {str(path)!r} holds an invalid config: {exc}") from None
     try:
@@ -103,14 +110,10 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, world: 
     return LoadedRun(cfg, system.eval(), world, state)
 
 
-EVAL_AGENT_BUDGET = 2**16
-"""Largest number of agents (episodes x num_agents) in one rollout of the automatic end-of-run evaluation."""
-
-
 def end_of_run_episodes(cfg: Config) -> int:
-    """Held-out episodes of the end-of-run evaluation: ``eval_episodes``, capped at about
-    :data:`EVAL_AGENT_BUDGET` agents per rollout (at least 4 episodes)."""
-    return min(cfg.eval_episodes, max(4, EVAL_AGENT_BUDGET // cfg.num_agents))
+    """Held-out episodes of the end-of-run evaluation (and of ``gnncomm evaluate``'s default):
+    ``eval_episodes``, capped at about :data:`~gnncomm.rollout.EVAL_AGENT_BUDGET` agents per rollout."""
+    return capped_episodes(cfg.eval_episodes, cfg.num_agents, floor=4)
 
 
 def communication_ablation(

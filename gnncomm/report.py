@@ -25,6 +25,7 @@ from gnncomm.evaluation import (
     attention_matrix,
     attention_structure,
     communication_ablation,
+    end_of_run_episodes,
     episode_world_error,
     knockout_errors,
     knockout_vs_centrality,
@@ -140,8 +141,9 @@ def evaluate(
 
     Args:
         run_dir: a run folder written by :func:`gnncomm.train`.
-        episodes (int, optional): evaluation episodes (``>= 2``); the config's ``eval_episodes`` if
-            ``None``.
+        episodes (int, optional): evaluation episodes (``>= 2``); if ``None``, those of the run's own
+            end-of-run evaluation (:func:`gnncomm.evaluation.end_of_run_episodes`: ``eval_episodes``, capped
+            for large populations), so that the report agrees with ``ablation.json``.
         device: where to run the rollouts.
         seed (int, optional): seed of the episodes and of every null; ``cfg.seed + EVAL_SEED_OFFSET``
             (the episodes of the training run's ``ablation.json``) if ``None``.
@@ -164,7 +166,7 @@ def evaluate(
         raise ValueError(f"num_permutations must be an int >= 1, got {num_permutations!r}")
     run_dir = Path(run_dir)
     cfg, system, world, state = load_run(run_dir, device, world=world)
-    episodes = episodes or max(cfg.eval_episodes, 2)
+    episodes = episodes or end_of_run_episodes(cfg)  # the run's own held-out episodes: one answer
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
     rng = np.random.default_rng(seed)
     B, N, T, M, V, L = episodes, cfg.num_agents, cfg.timesteps, cfg.msg_dim, cfg.vocab_size, cfg.latent_dim

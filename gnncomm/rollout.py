@@ -209,6 +209,22 @@ def rollout(
     return loss, {k: v.detach() for k, v in logs.items()}, trace
 
 
+EVAL_AGENT_BUDGET = 2**13
+"""Largest number of agents (episodes x num_agents) in one automatic evaluation rollout (end of run, live
+probes): all 512 ``eval_episodes`` at the seed's 10 agents, 8 episodes at 1,000 agents, so that the
+evaluation costs about as much as a few training steps. ``gnncomm evaluate RUN --episodes N`` asks for more."""
+
+
+def capped_episodes(requested: int, num_agents: int, *, floor: int = 2) -> int:
+    """``requested`` episodes, at most :data:`EVAL_AGENT_BUDGET` agents' worth, and never fewer than ``floor``
+    (nor than 2, since ablations compare episodes).
+
+    >>> capped_episodes(512, 10), capped_episodes(512, 1000), capped_episodes(64, 100_000, floor=4)
+    (512, 8, 4)
+    """
+    return max(min(requested, EVAL_AGENT_BUDGET // num_agents), floor, 2)
+
+
 EVAL_SEED_OFFSET = 10_007
 """Evaluation episodes are drawn from ``seed + EVAL_SEED_OFFSET``, never from the training stream."""
 

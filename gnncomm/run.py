@@ -21,6 +21,9 @@ from gnncomm.runfolder import RunLock, claim_run_dir
 from gnncomm.trainer import Trainer, TrainResult
 from gnncomm.world import World
 
+ANIMATE_MAX_AGENTS = 200
+"""Largest population whose run writes ``episode.gif`` by itself (``gnncomm animate RUN`` draws any run)."""
+
 
 def train(
     cfg: Config,
@@ -85,7 +88,7 @@ def _write_outputs(trainer: Trainer, result: TrainResult, evaluate: bool) -> Non
     plot_training(result.history, run_dir / "training_progress.png")
     if evaluate:
         device = trainer.rt.device
-        # Bounded memory for large populations: at most ~2**16 agents per evaluation rollout (the number of
+        # Bounded cost for large populations: at most EVAL_AGENT_BUDGET agents per evaluation rollout (the number of
         # episodes used is written into ablation.json). `gnncomm evaluate` takes --episodes for more.
         # One set of numbers: the hubs and relays come from the ablation's own held-out episodes, with the
         # seed `gnncomm evaluate` uses, so ablation.json, topology.png and report.md agree.
@@ -105,10 +108,13 @@ def _write_outputs(trainer: Trainer, result: TrainResult, evaluate: bool) -> Non
         )
         del trace
         ablation = communication_ablation(system, trainer.world, cfg, device=device, episodes=episodes, seed=seed)
+        if structure.get("relays_skipped"):
+            ablation["relays_skipped"] = structure["relays_skipped"]
         ablation.update(
             hubs=structure["hubs"], relays=structure["relays"], structure_episodes=episodes, step=result.step
         )
         safe = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in ablation.items()}
         atomic_write_text(run_dir / "ablation.json", json.dumps(safe, indent=2, allow_nan=False) + "\n")
         result.ablation = ablation
-        animate(run_dir, run_dir / "episode.gif", device=str(device), world=trainer.world)
+        if cfg.num_agents <= ANIMATE_MAX_AGENTS:
+            animate(run_dir, run_dir / "episode.gif", device=str(device), world=trainer.world)

@@ -5,7 +5,7 @@ calls :func:`survival_selection` after every ``M``-th optimizer step:
 
 1. **Fitness.** Every agent's *individual loss* is measured on a held-out batch of episodes with
    greedy (argmax) messages. It is the agent-separable part of the training loss, everything but
-   the swarm-level dispersion term:
+   the shared reward term, which no agent owns:
 
    .. math::
        \ell_a = w_z \sum_t \frac{t+1}{\sum_s (s+1)} \overline{\lVert \hat{\mathbf{z}}_{a,t}

@@ -24,13 +24,14 @@ from gnncomm.interventions import silence
 from gnncomm.rollout import (
     EVAL_SEED_OFFSET,
     Episode,
+    capped_episodes,
     evaluate_rollout,
     make_graph_fn,
     no_actions,
     rollout,
     sample_episode,
 )
-from gnncomm.runtime import Runtime, setup_runtime
+from gnncomm.runtime import Runtime, apply_threads, setup_runtime
 from gnncomm.selection import survival_selection
 from gnncomm.world import World, build_world, check_world, message_share
 
@@ -175,7 +176,7 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        saved = Config.from_dict(state["config"])
+        saved = Config.from_saved(state["config"])
         for key in (
             "num_agents",
             "vocab_size",
@@ -186,6 +187,7 @@ class Trainer:
             "latent_dim",
             "view_size",
             "agent_embedding_dim",
+            "estimator_input",
         ):
             if getattr(saved, key) != getattr(self.cfg, key):
                 raise CheckpointError(
@@ -266,6 +268,9 @@ class Trainer:
         for sig in STOP_SIGNALS:  # Ctrl-C, and the SIGTERM that cluster schedulers send before a kill
             signal.signal(sig, self._on_interrupt)
         running: dict[str, Tensor] = {}
+        temperatures = torch.tensor(
+            [cfg.temperature(step, self.anneal_span) for step in range(cfg.steps)], device=self.rt.device
+        )
         bad = torch.zeros((), dtype=torch.bool, device=self.rt.device)
         tick, tick_step, status = time.perf_counter(), self.step, "finished"
         train_time = self.history[-1].get("train_time_s", 0.0) if self.history else 0.0
@@ -278,7 +283,7 @@ class Trainer:
                 changed = self.loss_module.set_topology(name, k, self.local_batch, self.rt.device)
                 if changed and self.step > 0 and cfg.topology_at(self.step - 1) != (name, k):  # not on resume
                     self._log_event({"event": "topology", "step": self.step, "topology": name, "k": k})
-                temperature = torch.tensor(cfg.temperature(self.step, self.anneal_span), device=self.rt.device)
+                temperature = temperatures[self.step]  # a view: no host-to-device copy per step
                 logs = self.train_step(self.next_episode(), temperature)
                 bad |= ~torch.isfinite(logs["loss"])
                 for key, value in logs.items():
@@ -287,6 +292,9 @@ class Trainer:
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                     self._check_finite(bad)
+                    apply_threads(
+                        cfg, self.rt.device, running=True
+                    )  # follows the load other processes put on the machine
                     now = time.perf_counter()
                     train_time += now - tick
                     row = self._reduce_logs(running, self.step - tick_step)
@@ -337,13 +345,15 @@ class Trainer:
         cfg = self.cfg
         topology = self.loss_module.topology or cfg.topology_at(self.step)
 
+        episodes = capped_episodes(cfg.eval_batch, cfg.num_agents)  # bounded at large N
+
         def run(**kwargs: Any) -> dict[str, float]:
             seed = cfg.seed + EVAL_SEED_OFFSET + 1
             return evaluate_rollout(
                 self.system,
                 self.world,
                 cfg,
-                episodes=cfg.eval_batch,
+                episodes=episodes,
                 seed=seed,
                 device=self.rt.device,
                 topology=topology,

@@ -91,3 +91,24 @@ def test_rollout_is_deterministic_and_silence_changes_world_estimates():
     _, real, trace = rollout(system, world, ep, graph_fn, cfg, 1.0, record=True)
     _, quiet, _ = rollout(system, world, ep, graph_fn, cfg, 1.0, silence())
     assert len(trace.outputs) == 3 and not torch.equal(real["world_last"], quiet["world_last"])
+
+
+@pytest.mark.parametrize("topology, dense", [("full", True), ("knn", False)])
+def test_a_system_on_a_complete_graph_takes_the_dense_attention_path(monkeypatch, topology, dense):
+    from gnncomm.nn import MessageAttention
+
+    calls = []
+    real = MessageAttention._dense_attention
+
+    def spy(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MessageAttention, "_dense_attention", spy)
+    cfg = Config(num_agents=10, topology=topology, k_neighbors=4, batch_size=3, timesteps=2)
+    world = SwarmWorld(10)
+    system = CommSystem.from_config(cfg, world.obs_dim)
+    episode = sample_episode(world, cfg, 3, generator=torch.Generator().manual_seed(0), device="cpu")
+    graph_fn = make_graph_fn(topology, 4, 10, 3, device="cpu")
+    rollout(system, world, episode, graph_fn, cfg)
+    assert bool(calls) == dense

@@ -196,3 +196,27 @@ def test_sigterm_stops_training_with_a_checkpoint(tmp_path, monkeypatch):
     result = gnncomm.train(tiny(steps=50), tmp_path, progress=False)
     assert result.status == "interrupted" and result.step == 3
     assert load_checkpoint(tmp_path)["step"] == 3
+
+
+def test_a_run_saved_before_a_field_existed_resumes_with_the_behaviour_it_trained_with(tmp_path):
+    gnncomm.train(
+        tiny(steps=2, log_every=1, estimator_input="context", actions_learn_from="all"),
+        tmp_path,
+        progress=False,
+        evaluate=False,
+    )
+    state = load_checkpoint(tmp_path)
+    for key in ("estimator_input", "actions_learn_from"):  # as a checkpoint written before they existed
+        del state["config"][key]
+    saved = Config.from_saved(state["config"])
+    assert (saved.estimator_input, saved.actions_learn_from) == ("context", "all")
+    result = gnncomm.train(
+        saved.with_overrides({"steps": 4}), tmp_path, resume=True, state=state, progress=False, evaluate=False
+    )
+    assert result.step == 4
+
+
+def test_resuming_with_another_estimator_input_names_the_field(tmp_path):
+    gnncomm.train(tiny(steps=2, log_every=1), tmp_path, progress=False, evaluate=False)
+    with pytest.raises(CheckpointError, match="estimator_input"):
+        gnncomm.train(tiny(steps=4, estimator_input="context"), tmp_path, resume=True, progress=False)

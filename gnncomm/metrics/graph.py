@@ -9,7 +9,8 @@ The per-agent centralities of :func:`centrality` are
 * ``attention_received``: the sum over the agent's listeners of the attention they pay it, i.e.
   its weighted out-degree: how much its messages are heard;
 * ``attention_paid``: the sum over the agent's speakers of the attention it pays them, its weighted
-  in-degree (about its number of speakers when attention is a softmax over them);
+  in-degree. Each listener's softmax sums to 1, so on a fixed graph it is 1 for every listener that hears
+  anyone; on a kNN graph that changes, the per-pair means add up to about (speakers met) / k;
 * ``pagerank``: :func:`networkx.pagerank` (damping ``0.85``) on the **reversed** graph, a random
   walk along attention from a listener to a speaker it attends to: high for agents attended to by
   attended agents;
@@ -301,7 +302,7 @@ def hub_statistics(
 
     (:func:`gnncomm.metrics.stats.p_value`) and ``p_adjusted`` corrects it across agents (Holm by
     default). ``attention_received`` is the meaningful hub statistic: with softmax attention every
-    listener's ``attention_paid`` is about its number of speakers.
+    listener's ``attention_paid`` is fixed by the softmax (1 per step it hears anyone).
 
     Args:
         graph (networkx.DiGraph): weighted ``speaker -> listener`` graph.
