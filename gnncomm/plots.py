@@ -320,7 +320,7 @@ def plot_vocab_over_training(
     """Vocabulary usage and symbol entropy against the training step (the language narrowing).
 
     Args:
-        steps, vocab_usage, entropy_bits: the logged training rows (sampled messages).
+        steps, vocab_usage, entropy_bits: the logged training rows (greedy symbols of each training batch).
         vocab_size: draws ``log2 V``, the largest possible entropy.
         evaluation: ``(step, vocab_usage, entropy_bits)`` of greedy evaluation messages, drawn as stars.
     """

@@ -115,9 +115,9 @@ DEFINITIONS: dict[str, str] = {
     "messages = each agent's last-step message, averaged over agents; null permutes latents across "
     "episodes (shows the plug-in MI bias). The topsim/posdis/bosdis nulls use num_permutations // 4 "
     "shuffles, since each shuffle re-scores every agent.",
-    "vocab_over_training": "vocab_usage and entropy_bits logged in metrics.csv while training (Gumbel-sampled "
-    "messages, so usage is higher than with greedy messages); 'narrowed' means usage fell or "
-    "entropy fell by more than 0.1 bits from the first to the last log.",
+    "vocab_over_training": "vocab_usage and entropy_bits logged in metrics.csv while training, of the greedy "
+    "(argmax) symbols of each training batch (vocab_usage_sampled is the Gumbel-sampled usage, near 1 "
+    "throughout); 'narrowed' means usage fell or entropy fell by more than 0.1 bits from the first to the last log.",
 }
 
 
@@ -716,7 +716,8 @@ def _report_sections(r: dict[str, Any]) -> list[tuple[str, list[str], tuple[list
         if vt["first_step"] is None
         else f"usage {vt['vocab_usage_first']:.3f} -> {vt['vocab_usage_last']:.3f}, entropy "
         f"{vt['entropy_bits_first']:.2f} -> {vt['entropy_bits_last']:.2f} bits (steps {vt['first_step']}"
-        f"-{vt['last_step']}, sampled messages): {'narrowed' if vt['narrowed'] else 'did not narrow'}; "
+        f"-{vt['last_step']}, greedy symbols of the training batches): "
+        f"{'narrowed' if vt['narrowed'] else 'did not narrow'}; "
         f"greedy evaluation: usage {r['vocab_usage']:.3f}, entropy {r['symbol_entropy_bits']:.2f} bits"
     )
     return [
