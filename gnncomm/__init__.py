@@ -1,9 +1,10 @@
 """gnncomm: agents on a graph invent a discrete language to model a world none of them sees whole.
 
 The public names below never share a name with a submodule, so ``gnncomm.train(...)`` and
-``gnncomm.evaluate(...)`` work any number of times in one session. The layers, bottom to top:
-``config`` → ``topology`` / ``world`` / ``nn`` → ``agents`` → ``rollout`` → ``evaluation`` →
-``report`` → ``trainer`` → ``run`` → ``cli`` / ``bench``.
+``gnncomm.evaluate(...)`` work any number of times in one session. The layers, bottom to top (each
+imports only from below; ``tests/test_package.py`` checks it): ``topology`` / ``nn`` / ``metrics`` →
+``config`` → ``world`` → ``agents`` → ``rollout`` → ``evaluation`` → ``report`` → ``trainer`` → ``run`` →
+``cli`` / ``bench``.
 """
 
 from gnncomm import metrics, topology
