@@ -1,0 +1,79 @@
+"""Activation recomputation (``recompute_steps``) at large populations: peak memory and speed, on and off.
+
+Each configuration runs in a fresh process (so peak RSS is its own), one training step after another
+as :func:`gnncomm.bench.measure_trainer` times them::
+
+    OMP_NUM_THREADS=1 python -m benchmarks.recompute --agents 10000 100000 --steps 2 --warmup 1
+
+Peak memory on the CPU is the rise of the peak RSS over the resident size before the first step
+(:class:`gnncomm.bench.PeakMemory`), plus the resident size itself in ``rss_bytes``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch
+
+from benchmarks.common import RESULTS, format_table, metadata, write_json
+
+CHILD = """
+import json, resource, sys
+from gnncomm.bench import bench_config, build_trainer, measure_trainer
+agents, mode, steps, warmup = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+cfg = bench_config(agents, 1).with_overrides({"recompute_steps": mode})
+result = measure_trainer(build_trainer(cfg), steps=steps, warmup=warmup)
+result["max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({k: v for k, v in result.items() if isinstance(v, (int, float, str, type(None)))}))
+"""
+
+
+def measure(agents: int, mode: str, steps: int, warmup: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(agents), mode, str(steps), str(warmup)],
+        capture_output=True,
+        text=True,
+        timeout=3000,
+        check=True,
+    ).stdout
+    return {"agents": agents, "recompute_steps": mode, **json.loads(out.strip().splitlines()[-1])}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agents", type=int, nargs="+", default=[10_000, 100_000], help="N, one episode each")
+    parser.add_argument("--steps", type=int, default=2, help="timed steps (default: 2)")
+    parser.add_argument("--warmup", type=int, default=1, help="warm-up steps (default: 1)")
+    parser.add_argument("--out", default=str(RESULTS / "recompute_cpu.json"), help="JSON path")
+    args = parser.parse_args(argv)
+    report: dict[str, Any] = {"meta": metadata(torch.device("cpu"), argv), "results": []}
+    for agents in args.agents:
+        for mode in ("false", "true"):
+            row = measure(agents, mode, args.steps, args.warmup)
+            report["results"].append(row)
+            write_json(args.out, report)
+            print(
+                f"  N={agents} recompute={mode}: {row['agent_steps_per_s']:,.0f} agent-steps/s, max RSS "
+                f"{row['max_rss_bytes'] / 2**30:.2f} GiB",
+                flush=True,
+            )
+    rows = [
+        [r["agents"], r["recompute_steps"], f"{r['agent_steps_per_s']:,.0f}", f"{r['max_rss_bytes'] / 2**30:.2f}"]
+        for r in report["results"]
+    ]
+    print(format_table(["N", "recompute_steps", "agent-steps/s", "max RSS GiB"], rows))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
