@@ -261,14 +261,21 @@ def _weight_shuffle_tests(
     observed = statistic(nodes, src, dst, w)  # [N]
     null = np.stack([statistic(nodes, src, dst, w[rng.permutation(w.size)]) for _ in range(K)])  # [K, N]
     tests = [PermutationResult.from_null(observed[k], null[:, k]) for k in range(len(nodes))]
+    return _per_agent(nodes, key, tests, correction)
+
+
+def _per_agent(
+    nodes: list[int], key: str, tests: list[PermutationResult], correction: Correction
+) -> dict[int, dict[str, float]]:
+    """``{agent: {key, null_mean, null_std, z, p_value, p_adjusted}}`` from one test per agent, corrected together."""
     adjusted = adjust_p_values([t.p_value for t in tests], correction)
     return {
         node: {
-            key: t.value,
-            "null_mean": t.null_mean,
-            "null_std": t.null_std,
-            "z": t.z,
-            "p_value": t.p_value,
+            key: float(t.value),
+            "null_mean": float(t.null_mean),
+            "null_std": float(t.null_std),
+            "z": float(t.z),
+            "p_value": float(t.p_value),
             "p_adjusted": float(adjusted[k]),
         }
         for k, (node, t) in enumerate(zip(nodes, tests))
@@ -360,18 +367,8 @@ def _normal_hub_tests(graph: nx.DiGraph, correction: Correction) -> dict[int, di
             for v, s, o, m, t in zip(z, std, observed, mean, tol)
         ]
     )
-    adjusted = adjust_p_values(p, correction)
-    return {
-        node: {
-            "attention_received": float(observed[k]),
-            "null_mean": float(mean[k]),
-            "null_std": float(std[k]),
-            "z": float(z[k]),
-            "p_value": float(p[k]),
-            "p_adjusted": float(adjusted[k]),
-        }
-        for k, node in enumerate(nodes)
-    }
+    tests = [PermutationResult(*values) for values in zip(observed, mean, std, z, p)]
+    return _per_agent(nodes, "attention_received", tests, correction)
 
 
 def detect_hubs(
