@@ -114,6 +114,7 @@ def run_setting(name: str, overrides: dict[str, Any], device: torch.device) -> d
             "share": row.get("eval_share"),
             "world_mse": row["eval_world_mse"],
             "world_mse_silent": row["eval_world_mse_silent"],
+            "train_vocab_usage": row["vocab_usage"],
         }
         for row in result.history
         if "eval_world_mse" in row

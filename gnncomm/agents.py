@@ -128,8 +128,9 @@ class CommSystem(nn.Module):
     def initial_state(
         self, batch_size: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
     ) -> AgentState:
-        zeros = torch.zeros(batch_size * self.num_agents, self.hidden_dim, device=device, dtype=dtype)
-        return AgentState(zeros, zeros, zeros, zeros, zeros)
+        shape = (batch_size * self.num_agents, self.hidden_dim)
+        # Five distinct tensors, not one aliased five times: torch.compile guards on input aliasing.
+        return AgentState(*(torch.zeros(shape, device=device, dtype=dtype) for _ in AgentState._fields))
 
     def forward(
         self,

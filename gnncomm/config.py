@@ -28,6 +28,8 @@ from gnncomm.topology import check_topology, from_networkx, topology_names
 
 AMP_CHOICES = ("none", "bf16", "fp16", "auto")
 COMPILE_CHOICES = ("auto", "true", "false")
+LR_DECAY_CHOICES = ("none", "cosine")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 SEED_MAX = 2**63 - 1
 """Largest seed: torch generators take seeds below 2**64, and evaluation adds small offsets to the seed."""
 _DEVICE = re.compile(r"auto|cpu|cuda(?::([0-9]+))?")
@@ -86,7 +88,14 @@ class Config:
     """Side of the square arena; 0 means 2*sqrt(num_agents)."""
     # --- optimisation
     lr: float = 3e-3
-    """AdamW learning rate."""
+    """AdamW learning rate (the peak, after any warm-up)."""
+    lr_decay: str = "none"
+    """Learning-rate decay over the anneal span (anneal_steps): none (constant) or cosine (from lr down to
+    lr * lr_final, then constant). Fixed when a run starts, like the temperature schedule."""
+    lr_final: float = 0.1
+    """With lr_decay=cosine, the learning rate at the end of the anneal span as a fraction of lr, in [0, 1]."""
+    warmup_steps: int = 0
+    """Steps of linear learning-rate warm-up from lr / warmup_steps to lr (0: none)."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
     max_grad_norm: float = 1.0
@@ -128,14 +137,20 @@ class Config:
     amp: str = "auto"
     """Autocast dtype: none, bf16, fp16 (with GradScaler) or auto (bf16 on CUDA, none on CPU)."""
     compile: str = "auto"
-    """torch.compile the training step: true, false or auto (on for CUDA, off on the CPU); a bool is read as
-    true/false."""
+    """torch.compile the training step (one rollout step, reused for the T steps): true, false or auto (on for CUDA,
+    off on the CPU); a bool is read as true/false."""
+    compile_mode: str = "default"
+    """torch.compile mode: default, reduce-overhead (CUDA graphs, for launch-bound GPU steps) or max-autotune."""
     threads: int = 0
-    """Torch CPU threads; 0 (auto) uses the cores other processes leave free (by the load average), re-checked at
-    every log step, unless OMP_NUM_THREADS is set. See gnncomm.runtime.free_cores for the measurements."""
+    """Torch CPU threads; 0 (auto) uses the cores other processes leave free (what they used since the last check,
+    from /proc/stat), re-checked at every log step, unless OMP_NUM_THREADS is set. See gnncomm.runtime.CoreMonitor
+    for the measurements."""
     recompute_steps: str = "auto"
     """Activation checkpointing: true recomputes each step's activations in the backward pass (less memory, about
     a third more compute, identical results); auto does so from 20,000 agents per rollout (B * N) on; false never."""
+    reuse_cpu_memory: bool = True
+    """On the CPU (glibc), keep freed memory in the process for the next step instead of returning every large block
+    to the OS and faulting it in again (see gnncomm.runtime.reuse_freed_memory); false keeps the system's policy."""
     seed: int = 0
     """Seed of every random draw, in [0, 2**63 - 1]."""
     log_every: int = 25
@@ -208,6 +223,11 @@ class Config:
         _at_least(self, "batch_size", 1)
         _at_least(self, "steps", 1)
         _at_least(self, "anneal_steps", 0)
+        self.lr_decay = self.lr_decay.strip().lower() if isinstance(self.lr_decay, str) else self.lr_decay
+        _choice(self, "lr_decay", LR_DECAY_CHOICES)
+        if not 0.0 <= self.lr_final <= 1.0:
+            raise ValueError(f"lr_final must be in [0, 1], got {self.lr_final}")
+        _at_least(self, "warmup_steps", 0)
         _at_least(self, "selection_every", 0)
         _at_least(self, "selection_k", 1)
         if self.selection_every and 2 * self.selection_k > self.num_agents:
@@ -225,6 +245,10 @@ class Config:
             self.compile, self.compile
         )
         _choice(self, "compile", COMPILE_CHOICES)
+        self.compile_mode = (
+            self.compile_mode.strip().lower() if isinstance(self.compile_mode, str) else self.compile_mode
+        )
+        _choice(self, "compile_mode", COMPILE_MODES)
         if not 0 <= self.seed <= SEED_MAX:
             raise ValueError(f"seed must be in [0, 2**63 - 1], got {self.seed}")
         _at_least(self, "log_every", 1)
@@ -247,6 +271,19 @@ class Config:
         span = span or self.anneal_steps or self.steps
         frac = min(max(step, 0) / max(span, 1), 1.0)
         return self.temperature_start * (self.temperature_end / self.temperature_start) ** frac
+
+    def learning_rate(self, step: int, span: int | None = None) -> float:
+        """The learning rate at ``step``: a linear warm-up over ``warmup_steps``, then ``lr`` (``lr_decay=none``)
+        or a cosine from ``lr`` down to ``lr * lr_final`` at ``span`` steps (as :meth:`temperature`), then
+        constant."""
+        step = max(step, 0)
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        if self.lr_decay == "none":
+            return self.lr
+        span = span or self.anneal_steps or self.steps
+        frac = min(step / max(span, 1), 1.0)
+        return self.lr * (self.lr_final + (1.0 - self.lr_final) * 0.5 * (1.0 + math.cos(math.pi * frac)))
 
     def topology_at(self, step: int) -> tuple[str, int]:
         """The (topology, k) in force at ``step`` under the curriculum, else the fixed one."""

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from gnncomm.agents import CommSystem, StepOutput
+from gnncomm.agents import AgentState, CommSystem, StepOutput
 from gnncomm.config import Config
 from gnncomm.metrics.live import attention_concentration, symbol_usage
 from gnncomm.nn.gumbel import sample_gumbel
@@ -102,6 +102,105 @@ def recompute_steps(cfg: Config, num_nodes: int) -> bool:
     return cfg.recompute_steps == "true" or (cfg.recompute_steps == "auto" and num_nodes >= RECOMPUTE_MIN_AGENTS)
 
 
+class StepTerms(NamedTuple):
+    """One step's share of the loss and of the live signals (0-d tensors unless noted)."""
+
+    recon: Tensor
+    world: Tensor
+    comm: Tensor
+    reward: Tensor
+    dispersion: Tensor
+    """Mean dispersion of the new state (0 for a world without ``dispersion``), detached."""
+    sampled_counts: Tensor
+    """Histogram ``[V]`` of the sampled symbols."""
+    greedy_counts: Tensor
+    """Histogram ``[V]`` of the argmax symbols."""
+    attn_max: Tensor
+    attn_uniform: Tensor
+    attn_hub_share: Tensor
+
+
+class StepResult(NamedTuple):
+    """What :func:`rollout_step` returns."""
+
+    out: StepOutput
+    agents: AgentState
+    state: WorldState
+    """The world after the step."""
+    obs: Tensor
+    edge_index: Tensor
+    terms: StepTerms
+
+
+def rollout_step(
+    system: CommSystem,
+    world: World,
+    graph_fn: GraphFn,
+    cfg: Config,
+    state: WorldState,
+    agents: AgentState,
+    latent: Tensor,
+    obs_noise: Tensor,
+    gumbel: Tensor | None,
+    temperature: float | Tensor,
+    intervene: Callable[[Tensor], Tensor] | None = None,
+    act: Callable[[Tensor], Tensor] | None = None,
+    recompute: bool = False,
+) -> StepResult:
+    """One step of :func:`rollout`: build the graph, observe, talk and listen, act, move the world.
+
+    The step does not depend on its index, so ``torch.compile`` traces it once and the ``T`` steps of
+    an episode reuse that graph (compile time does not grow with ``T``).
+
+    Args:
+        state: the world before the step; ``latent`` its latent per agent ``[B * N, L]``.
+        obs_noise: ``[B, N, L]``; ``gumbel``: ``[B * N, M, V]`` or ``None`` (greedy).
+        act: ``action -> action`` replacing the actions that move the world.
+        recompute: keep only the step's inputs for the backward pass, which runs the step again.
+    """
+    BN = latent.shape[0]
+    edge_index = graph_fn(state.pos)
+    seen = type(state)(*(x.detach() for x in state)) if cfg.actions_learn_from == "reward" else state
+    obs = world.observe(seen, obs_noise)
+    if recompute:
+        out, agents = checkpoint(system, obs, agents, edge_index, gumbel, temperature, intervene, use_reentrant=False)
+    else:
+        out, agents = system(obs, agents, edge_index, gumbel, temperature, intervene)
+    symbols = out.logits.detach().argmax(-1).flatten()  # greedy symbols [B*N*M]
+    greedy_counts = out.logits.new_zeros(out.logits.size(-1), dtype=torch.float32).index_add_(
+        0, symbols, torch.ones_like(symbols, dtype=torch.float32)
+    )  # [V]
+    concentration = attention_concentration(out.alpha.detach(), edge_index[1], BN)
+    action = out.action.float() if act is None else act(out.action.float())
+    next_state = world.step(state, action, edge_index)
+    dispersion = world.dispersion(next_state).mean().detach() if hasattr(world, "dispersion") else latent.new_zeros(())
+    terms = StepTerms(
+        recon=(out.recon.float() - obs).pow(2).mean(),
+        world=(out.world_pred.float() - latent).pow(2).mean(),
+        comm=(1.0 - out.message[..., 0].float()).mean(),
+        reward=world.reward(next_state).mean(),
+        dispersion=dispersion,
+        sampled_counts=out.message.detach().float().sum(dim=(0, 1)),  # [V]
+        greedy_counts=greedy_counts,
+        attn_max=concentration["max"],
+        attn_uniform=concentration["uniform"],
+        attn_hub_share=concentration["hub_share"],
+    )
+    return StepResult(out, agents, next_state, obs, edge_index, terms)
+
+
+def _requiring_grad(tensors: tuple) -> tuple:
+    """``tensors`` (a NamedTuple) with every floating-point tensor that does not require grad made a leaf that does.
+
+    The initial state, and any state field the dynamics never differentiate, would otherwise differ from the other
+    steps' inputs in ``requires_grad`` and make ``torch.compile`` compile the step twice. It costs the backward
+    only the gradient of those leaves, which nothing reads.
+    """
+    return type(tensors)(
+        *(x.detach().requires_grad_() if x.is_floating_point() and not x.requires_grad else x for x in tensors)
+    )
+
+
 def rollout(
     system: CommSystem,
     world: World,
@@ -112,6 +211,7 @@ def rollout(
     intervene: Callable[[Tensor], Tensor] | None = None,
     record: bool = False,
     act: Callable[[Tensor, int], Tensor] | None = None,
+    step_fn: Callable[..., StepResult] = rollout_step,
 ) -> tuple[Tensor, dict[str, Tensor], Trace | None]:
     r"""Runs ``cfg.timesteps`` steps of talk, attention, action and world dynamics; returns the loss.
 
@@ -139,6 +239,8 @@ def rollout(
         intervene: a map applied to the messages before they are heard (silence, shuffles, knock-outs).
         record: keep a :class:`Trace` of every step.
         act: ``(action, t) -> action`` replacing the actions that move the world (switched off, random).
+        step_fn: runs one step, :func:`rollout_step` or a compiled copy of it (see
+            :class:`~gnncomm.trainer.RolloutLoss`).
 
     Returns:
         ``(loss, logs, trace)``, where ``trace`` is a :class:`Trace` if ``record`` else ``None``.
@@ -148,64 +250,53 @@ def rollout(
     T = cfg.timesteps
     agents = system.initial_state(B, device=state.pos.device)
     latent = state.latent.repeat_interleave(N, dim=0)  # [B*N, L]
-    step_weight = [(t + 1) / (T * (T + 1) / 2) for t in range(T)]
-    recon = world_loss = comm = reward = world_last = dispersion = 0.0
-    sampled_counts = greedy_counts = 0.0
-    attention = {"max": 0.0, "uniform": 0.0, "hub_share": 0.0}
     trace = Trace([], [], [], []) if record else None
-    detach_obs = cfg.actions_learn_from == "reward"
     recompute = torch.is_grad_enabled() and recompute_steps(cfg, B * N)
+    total: dict[str, Tensor | float] = {}
+    world_loss = 0.0
     for t in range(T):
-        edge_index = graph_fn(state.pos)
-        seen = type(state)(*(x.detach() for x in state)) if detach_obs else state
-        obs = world.observe(seen, episode.obs_noise[t])
+        if torch.is_grad_enabled():  # every step shows torch.compile the same autograd signature: one graph for all T
+            state, agents = _requiring_grad(state), _requiring_grad(agents)
         noise = None if episode.gumbel is None else episode.gumbel[t]
-        if recompute:  # keep only the step's inputs; the backward pass runs the step again
-            out, agents = checkpoint(
-                system, obs, agents, edge_index, noise, temperature, intervene, use_reentrant=False
-            )
-        else:
-            out, agents = system(obs, agents, edge_index, noise, temperature, intervene)
+        act_t = None if act is None else (lambda action, t=t: act(action, t))
+        step = step_fn(
+            system, world, graph_fn, cfg, state, agents, latent, episode.obs_noise[t], noise, temperature,
+            intervene, act_t, recompute,
+        )  # fmt: skip
         if record:
-            trace.outputs.append(out)
-            trace.edge_index.append(edge_index)
+            trace.outputs.append(step.out)
+            trace.edge_index.append(step.edge_index)
             trace.states.append(state)
-            trace.obs.append(obs)
-        recon = recon + (out.recon.float() - obs).pow(2).mean() / T
-        world_last = (out.world_pred.float() - latent).pow(2).mean()
-        world_loss = world_loss + step_weight[t] * world_last
-        comm = comm + (1.0 - out.message[..., 0].float()).mean() / T
-        sampled_counts = sampled_counts + out.message.detach().float().sum(dim=(0, 1))  # [V]
-        greedy = torch.zeros_like(out.logits, dtype=torch.float32).scatter_(-1, out.logits.argmax(-1, keepdim=True), 1)
-        greedy_counts = greedy_counts + greedy.sum(dim=(0, 1))  # [V]
-        concentration = attention_concentration(out.alpha.detach(), edge_index[1], B * N)
-        attention = {k: attention[k] + v / T for k, v in concentration.items()}
-        action = out.action.float() if act is None else act(out.action.float(), t)
-        state = world.step(state, action, edge_index)
-        reward = reward + world.reward(state).mean() / T
-        if hasattr(world, "dispersion"):
-            dispersion = dispersion + world.dispersion(state).mean().detach() / T
+            trace.obs.append(step.obs)
+        state, agents = step.state, step.agents
+        world_loss = world_loss + (t + 1) / (T * (T + 1) / 2) * step.terms.world
+        for key, value in step.terms._asdict().items():
+            total[key] = total.get(key, 0.0) + value
+    mean = {key: value / T for key, value in total.items() if not key.endswith("_counts")}
     loss = (
-        cfg.recon_weight * recon + cfg.world_weight * world_loss + cfg.comm_weight * comm - cfg.cluster_weight * reward
+        cfg.recon_weight * mean["recon"]
+        + cfg.world_weight * world_loss
+        + cfg.comm_weight * mean["comm"]
+        - cfg.cluster_weight * mean["reward"]
     )
-    usage = symbol_usage(greedy_counts)
+    usage = symbol_usage(total["greedy_counts"])
     logs = {
         "loss": loss,
-        "recon": recon,
+        "recon": mean["recon"],
         "world": world_loss,
-        "world_last": world_last,
-        "comm": comm,
-        "reward": reward,
+        "world_last": step.terms.world,
+        "comm": mean["comm"],
+        "reward": mean["reward"],
         "vocab_usage": usage["usage"],
         "entropy_bits": usage["entropy_bits"],
         "effective_vocab": usage["effective"],
-        "vocab_usage_sampled": (sampled_counts > 0).float().mean(),
-        "attn_max": attention["max"],
-        "attn_uniform": attention["uniform"],
-        "attn_hub_share": attention["hub_share"],
+        "vocab_usage_sampled": (total["sampled_counts"] > 0).float().mean(),
+        "attn_max": mean["attn_max"],
+        "attn_uniform": mean["attn_uniform"],
+        "attn_hub_share": mean["attn_hub_share"],
     }
     if hasattr(world, "dispersion"):
-        logs["dispersion"] = dispersion
+        logs["dispersion"] = mean["dispersion"]
     return loss, {k: v.detach() for k, v in logs.items()}, trace
 
 

@@ -29,9 +29,10 @@ from gnncomm.rollout import (
     make_graph_fn,
     no_actions,
     rollout,
+    rollout_step,
     sample_episode,
 )
-from gnncomm.runtime import Runtime, apply_threads, setup_runtime
+from gnncomm.runtime import CoreMonitor, Runtime, apply_threads, setup_runtime
 from gnncomm.selection import survival_selection
 from gnncomm.world import World, build_world, check_world, message_share
 
@@ -72,8 +73,9 @@ class NonFiniteLossError(RuntimeError):
 class RolloutLoss(nn.Module):
     """The training objective as one module: ``episode tensors -> (loss, logs)``.
 
-    Wrapping the whole ``T``-step rollout in one forward lets DDP see one forward per backward, and
-    lets ``torch.compile`` trace the episode as one graph. The graph builder (the topology in
+    Wrapping the whole ``T``-step rollout in one forward lets DDP see one forward per backward. What
+    ``torch.compile`` compiles is ``step_fn``, one step (:func:`~gnncomm.rollout.rollout_step`), reused for
+    each of the ``T`` steps: compile time does not grow with ``T``. The graph builder (the topology in
     force) is swapped with :meth:`set_topology`; each distinct topology compiles once.
     """
 
@@ -84,6 +86,7 @@ class RolloutLoss(nn.Module):
         self.cfg = cfg
         self.graph_fn = None
         self.topology: tuple[str, int] | None = None
+        self.step_fn = rollout_step
 
     def set_topology(self, name: str, k: int, batch_size: int, device: torch.device) -> bool:
         """Uses ``(name, k)`` from now on; returns whether it changed."""
@@ -99,7 +102,9 @@ class RolloutLoss(nn.Module):
         self, state: Any, obs_noise: Tensor, gumbel: Tensor, temperature: Tensor
     ) -> tuple[Tensor, dict[str, Tensor]]:
         episode = Episode(state, obs_noise, gumbel)
-        loss, logs, _ = rollout(self.system, self.world, episode, self.graph_fn, self.cfg, temperature)
+        loss, logs, _ = rollout(
+            self.system, self.world, episode, self.graph_fn, self.cfg, temperature, step_fn=self.step_fn
+        )
         return loss, logs
 
 
@@ -154,11 +159,16 @@ class Trainer:
             torch._dynamo.config.cache_size_limit = max(
                 torch._dynamo.config.cache_size_limit, 4 * (len(cfg.topology_schedule) + 2)
             )
-            model = torch.compile(model)
+            self.loss_module.step_fn = torch.compile(
+                rollout_step, mode=None if cfg.compile_mode == "default" else cfg.compile_mode
+            )
         self.model = model
         self._interrupted = False
+        self.cores = CoreMonitor()
+        """Watches the CPU other processes use, for ``threads=0`` (see :func:`~gnncomm.runtime.apply_threads`)."""
         self.anneal_span = cfg.anneal_steps or cfg.steps
-        """Steps over which the temperature anneals, fixed at the run's start (kept on resume)."""
+        """Steps over which the temperature anneals and the learning rate decays, fixed at the run's start (kept on
+        resume)."""
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -271,7 +281,9 @@ class Trainer:
         temperatures = torch.tensor(
             [cfg.temperature(step, self.anneal_span) for step in range(cfg.steps)], device=self.rt.device
         )
+        learning_rates = [cfg.learning_rate(step, self.anneal_span) for step in range(cfg.steps)]
         bad = torch.zeros((), dtype=torch.bool, device=self.rt.device)
+        self.cores.start()
         tick, tick_step, status = time.perf_counter(), self.step, "finished"
         train_time = self.history[-1].get("train_time_s", 0.0) if self.history else 0.0
         try:
@@ -284,6 +296,8 @@ class Trainer:
                 if changed and self.step > 0 and cfg.topology_at(self.step - 1) != (name, k):  # not on resume
                     self._log_event({"event": "topology", "step": self.step, "topology": name, "k": k})
                 temperature = temperatures[self.step]  # a view: no host-to-device copy per step
+                for group in self.optimizer.param_groups:
+                    group["lr"] = learning_rates[self.step]
                 logs = self.train_step(self.next_episode(), temperature)
                 bad |= ~torch.isfinite(logs["loss"])
                 for key, value in logs.items():
@@ -292,15 +306,14 @@ class Trainer:
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                     self._check_finite(bad)
-                    apply_threads(
-                        cfg, self.rt.device, running=True
-                    )  # follows the load other processes put on the machine
+                    apply_threads(cfg, self.rt.device, self.cores)  # follows what other processes use
                     now = time.perf_counter()
                     train_time += now - tick
                     row = self._reduce_logs(running, self.step - tick_step)
                     row.update(
                         step=self.step,
                         temperature=float(temperature),
+                        lr=learning_rates[self.step - 1],
                         train_time_s=train_time,
                         steps_per_s=(self.step - tick_step) / max(now - tick, 1e-9),
                     )
@@ -434,7 +447,16 @@ class _MetricWriter:
 
     def __init__(self, run_dir: Path, history: list[dict[str, float]]) -> None:
         self.path = run_dir / "metrics.csv"
-        self.fields = ["step", "temperature", *METRIC_KEYS, "grad_norm", *PROBE_KEYS, "steps_per_s", "train_time_s"]
+        self.fields = [
+            "step",
+            "temperature",
+            "lr",
+            *METRIC_KEYS,
+            "grad_norm",
+            *PROBE_KEYS,
+            "steps_per_s",
+            "train_time_s",
+        ]
         text = io.StringIO(newline="")  # rewritten from the history (atomically): resume continues it
         w = csv.DictWriter(text, self.fields, extrasaction="ignore")
         w.writeheader()

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from benchmarks import compile as compile_bench
 from benchmarks import dense_baseline, knn, layer, profile_step, throughput
 from gnncomm.bench import PeakMemory, default_batch_size, run_bench, time_calls
 from gnncomm.cli import main as cli_main
@@ -256,3 +257,14 @@ def test_learning_candidate_parsing():
     assert parse_candidate("lr=3e-3") == ("lr=3e-3", {"lr": "3e-3"})
     with pytest.raises(SystemExit):
         parse_candidate("nonsense")
+
+
+def test_compile_quick_compiles_one_graph_for_the_whole_episode(tmp_path):
+    out = tmp_path / "compile.json"
+    assert compile_bench.main(["--quick", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert META_KEYS <= set(report["meta"])
+    (row,) = report["results"]
+    assert row["graphs"] == 1  # one step traced once, reused for the T steps; step 0 does not recompile
+    assert _positive(row["compile_s"]) and _positive(row["eager_step_s"]) and _positive(row["compiled_step_s"])
+    assert row["speedup"] == pytest.approx(row["eager_step_s"] / row["compiled_step_s"])

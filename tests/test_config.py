@@ -59,6 +59,10 @@ def test_seed_defaults():
         ("topology_schedule", [[0, "ring", 20]], ValueError, "topology_schedule k must be in"),
         ("seed", 2**63, ValueError, r"seed must be in \[0, 2\*\*63 - 1\]"),
         ("lr", 10**400, ValueError, "lr must be a finite number"),
+        ("lr_decay", "linear", ValueError, r"lr_decay must be one of \['none', 'cosine'\]"),
+        ("lr_final", 1.5, ValueError, r"lr_final must be in \[0, 1\], got 1.5"),
+        ("warmup_steps", -1, ValueError, "warmup_steps must be >= 0"),
+        ("compile_mode", "fast", ValueError, "compile_mode must be one of"),
     ],
 )
 def test_validation_names_the_field_and_range(field, value, error, match):
@@ -236,6 +240,16 @@ def test_temperature_anneals_from_start_to_end():
     assert Config(steps=100, anneal_steps=0).temperature(100) == 0.5  # 0: over the run's steps
     assert Config(steps=100).temperature(100) > 0.5  # the default span (600 steps) does not follow steps
     assert cfg.temperature(30, span=60) == Config(anneal_steps=60).temperature(30)
+
+
+def test_learning_rate_warms_up_then_decays_by_cosine_over_the_anneal_span():
+    constant = Config(lr=1e-3)
+    assert [constant.learning_rate(s) for s in (0, 300, 10_000)] == [1e-3] * 3
+    cfg = Config(lr=1e-3, lr_decay="cosine", lr_final=0.1, anneal_steps=100, warmup_steps=4)
+    assert [cfg.learning_rate(s) for s in range(4)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3])
+    assert cfg.learning_rate(50) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))  # half way down the cosine
+    assert cfg.learning_rate(100) == cfg.learning_rate(5000) == pytest.approx(1e-4)  # then constant
+    assert cfg.learning_rate(30, span=60) == Config(lr=1e-3, lr_decay="cosine", anneal_steps=60).learning_rate(30)
 
 
 def test_custom_graph_from_networkx():

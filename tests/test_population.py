@@ -4,7 +4,6 @@ topology (graphs switch at the boundaries; torch.compile compiles once per sched
 import math
 from collections import Counter
 
-import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -81,20 +80,6 @@ def test_train_with_1000_per_agent_agents_runs_on_the_cpu(tmp_path):
 
 
 # ---------------------------------------------------------------- curriculum topology
-@pytest.fixture
-def compile_counter(monkeypatch):
-    """``torch.compile`` with a counting backend: dynamo's guards and recompiles, without Inductor."""
-    from torch._dynamo.testing import CompileCounter
-
-    counter = CompileCounter()
-    real = torch.compile
-    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: real(model, backend=counter))
-    torch._dynamo.reset()
-    torch._dynamo.utils.counters.clear()
-    yield counter
-    torch._dynamo.reset()
-
-
 def test_curriculum_switches_graphs_at_the_boundaries_with_bounded_recompiles(tmp_path, compile_counter):
     schedule = [[0, "full", 2], [2, "ring", 2], [4, "knn", 2], [6, "full", 3]]
     cfg = Config(

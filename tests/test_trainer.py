@@ -144,6 +144,46 @@ def test_compile_path_runs_on_cpu(tmp_path):
     assert result.step == 2 and all(math.isfinite(r["loss"]) for r in result.history)
 
 
+@pytest.mark.parametrize("timesteps", [1, 3, 6])
+def test_compile_traces_one_step_once_whatever_the_episode_length(tmp_path, compile_counter, timesteps):
+    cfg = tiny(steps=3, log_every=1, compile="true", timesteps=timesteps, batch_size=4)
+    gnncomm.train(cfg, tmp_path, progress=False, evaluate=False)
+    assert compile_counter.frame_count == 1  # step 0 (no gradient history yet) reuses the graph of the others
+    assert not torch._dynamo.utils.counters["graph_break"]
+
+
+def test_a_compiled_step_trains_like_the_eager_one(tmp_path):
+    runs = {}
+    for name, compile in (("eager", "false"), ("compiled", "true")):
+        torch._dynamo.reset()
+        cfg = tiny(steps=4, log_every=1, compile=compile, timesteps=3, batch_size=4)
+        trainer = trainer_mod.Trainer(cfg, tmp_path / name)
+        if compile == "true":  # AOTAutograd's forward and backward graphs, without waiting for Inductor
+            trainer.loss_module.step_fn = torch.compile(trainer_mod.rollout_step, backend="aot_eager")
+        trainer.train(progress=False)
+        runs[name] = trainer.system.state_dict()
+    torch._dynamo.reset()
+    for key, value in runs["eager"].items():
+        torch.testing.assert_close(runs["compiled"][key], value, rtol=1e-4, atol=1e-5)
+
+
+def test_the_learning_rate_follows_the_schedule_and_is_logged(tmp_path):
+    cfg = tiny(steps=6, log_every=1, lr=1e-2, lr_decay="cosine", lr_final=0.0, anneal_steps=4, warmup_steps=2)
+    trainer = trainer_mod.Trainer(cfg, tmp_path)
+    seen = []
+    original = trainer.train_step
+
+    def record(*args):
+        seen.append(trainer.optimizer.param_groups[0]["lr"])
+        return original(*args)
+
+    trainer.train_step = record
+    trainer.train(progress=False)
+    assert seen == pytest.approx([cfg.learning_rate(s, 4) for s in range(6)])
+    assert seen[1] == 1e-2 and seen[-1] == 0.0
+    assert [row["lr"] for row in read_metrics(tmp_path)] == pytest.approx(seen)
+
+
 def test_static_and_curriculum_topologies_train(tmp_path):
     cfg = tiny(steps=4, log_every=2, topology="ring", topology_schedule=[[0, "full", 2], [2, "knn", 2]])
     trainer = trainer_mod.Trainer(cfg, tmp_path)
