@@ -3,7 +3,7 @@
 Each configuration runs in a fresh process (so peak RSS is its own), one training step after another
 as :func:`gnncomm.bench.measure_trainer` times them::
 
-    OMP_NUM_THREADS=1 python -m benchmarks.recompute --agents 10000 100000 --steps 2 --warmup 1
+    OMP_NUM_THREADS=1 python -m benchmarks.recompute --agents 10000 100000 --steps 2 --warmup 1 --reuse true false
 
 Peak memory on the CPU is the rise of the peak RSS over the resident size before the first step
 (:class:`gnncomm.bench.PeakMemory`), plus the resident size itself in ``rss_bytes``.
@@ -12,6 +12,7 @@ Peak memory on the CPU is the rise of the peak RSS over the resident size before
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -29,23 +30,30 @@ from benchmarks.common import RESULTS, format_table, metadata, write_json
 CHILD = """
 import json, resource, sys
 from gnncomm.bench import bench_config, build_trainer, measure_trainer
-agents, mode, steps, warmup = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-cfg = bench_config(agents, 1).with_overrides({"recompute_steps": mode})
+agents, mode, steps, warmup, reuse = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+cfg = bench_config(agents, 1).with_overrides({"recompute_steps": mode, "reuse_cpu_memory": reuse == "true"})
 result = measure_trainer(build_trainer(cfg), steps=steps, warmup=warmup)
-result["max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+usage = resource.getrusage(resource.RUSAGE_SELF)
+result["max_rss_bytes"] = usage.ru_maxrss * 1024
+result["minor_faults"], result["user_s"], result["system_s"] = usage.ru_minflt, usage.ru_utime, usage.ru_stime
 print(json.dumps({k: v for k, v in result.items() if isinstance(v, (int, float, str, type(None)))}))
 """
 
 
-def measure(agents: int, mode: str, steps: int, warmup: int) -> dict[str, Any]:
+def measure(agents: int, mode: str, steps: int, warmup: int, reuse: str = "true") -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(agents), mode, str(steps), str(warmup)],
+        [sys.executable, "-c", CHILD, str(agents), mode, str(steps), str(warmup), reuse],
         capture_output=True,
         text=True,
         timeout=3000,
         check=True,
     ).stdout
-    return {"agents": agents, "recompute_steps": mode, **json.loads(out.strip().splitlines()[-1])}
+    return {
+        "agents": agents,
+        "recompute_steps": mode,
+        "reuse_cpu_memory": reuse,
+        **json.loads(out.strip().splitlines()[-1]),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,24 +61,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, nargs="+", default=[10_000, 100_000], help="N, one episode each")
     parser.add_argument("--steps", type=int, default=2, help="timed steps (default: 2)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up steps (default: 1)")
+    parser.add_argument("--modes", nargs="+", default=["false", "true"], help="recompute_steps values")
+    parser.add_argument(
+        "--reuse", nargs="+", default=["true"], choices=["true", "false"], help="reuse_cpu_memory values"
+    )
     parser.add_argument("--out", default=str(RESULTS / "recompute_cpu.json"), help="JSON path")
     args = parser.parse_args(argv)
     report: dict[str, Any] = {"meta": metadata(torch.device("cpu"), argv), "results": []}
     for agents in args.agents:
-        for mode in ("false", "true"):
-            row = measure(agents, mode, args.steps, args.warmup)
+        for mode, reuse in itertools.product(args.modes, args.reuse):
+            row = measure(agents, mode, args.steps, args.warmup, reuse)
             report["results"].append(row)
             write_json(args.out, report)
             print(
-                f"  N={agents} recompute={mode}: {row['agent_steps_per_s']:,.0f} agent-steps/s, max RSS "
+                f"  N={agents} recompute={mode} reuse={reuse}: {row['agent_steps_per_s']:,.0f} agent-steps/s, max RSS "
                 f"{row['max_rss_bytes'] / 2**30:.2f} GiB",
                 flush=True,
             )
     rows = [
-        [r["agents"], r["recompute_steps"], f"{r['agent_steps_per_s']:,.0f}", f"{r['max_rss_bytes'] / 2**30:.2f}"]
+        [
+            r["agents"],
+            r["recompute_steps"],
+            r["reuse_cpu_memory"],
+            f"{r['agent_steps_per_s']:,.0f}",
+            f"{r['max_rss_bytes'] / 2**30:.2f}",
+            r["minor_faults"],
+            f"{r['system_s']:.1f}",
+        ]
         for r in report["results"]
     ]
-    print(format_table(["N", "recompute_steps", "agent-steps/s", "max RSS GiB"], rows))
+    headers = ["N", "recompute_steps", "reuse_cpu_memory", "agent-steps/s", "max RSS GiB", "page faults", "system s"]
+    print(format_table(headers, rows))
     print(f"wrote {args.out}")
     return 0
 

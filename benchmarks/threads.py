@@ -34,9 +34,10 @@ THREADS = ("1", "2", "auto")
 POLICIES = ("default", "PASSIVE")
 
 
-def bench_once(agents: int, threads: str, policy: str, steps: int) -> float:
+def bench_once(agents: int, threads: str, policy: str, steps: int) -> tuple[float, int]:
     """Agent-steps/s of one fresh ``gnncomm bench`` process; ``threads="auto"`` leaves OMP_NUM_THREADS unset, so
-    the library's default (``Config.threads = 0``: the cores other processes leave free) decides."""
+        the library's default (``Config.threads = 0``: the cores other processes leave free) decides. Returns the
+    agent-steps/s and the thread count the bench ran with."""
     env = {**os.environ, "OMP_NUM_THREADS": threads}
     if threads == "auto":
         env.pop("OMP_NUM_THREADS")
@@ -45,7 +46,8 @@ def bench_once(agents: int, threads: str, policy: str, steps: int) -> float:
         env["OMP_WAIT_POLICY"] = policy
     cmd = [sys.executable, "-m", "gnncomm", "bench", "--agents", str(agents), "--steps", str(steps), "--json"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=True).stdout
-    return float(json.loads(out)["agent_steps_per_s"])
+    result = json.loads(out)
+    return float(result["agent_steps_per_s"]), int(result["threads"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,18 +75,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 for threads, policy in itertools.product(args.threads, args.policies):  # auto last: the load
                     load = os.getloadavg()  # average needs about a minute to show the neighbour
-                    rate = bench_once(args.agents, threads, policy, args.steps)
+                    rate, used = bench_once(args.agents, threads, policy, args.steps)
                     results.append(
                         {
                             "threads": threads,
                             "policy": policy,
                             "busy_neighbour": busy,
                             "agent_steps_per_s": rate,
+                            "threads_used": used,
                             "load_avg_1": load[0],
                         }
                     )
                     print(
-                        f"  threads={threads} policy={policy:8s} busy={busy!s:5s}: {rate:,.0f} agent-steps/s",
+                        f"  threads={threads} ({used}) policy={policy:8s} busy={busy!s:5s}: {rate:,.0f} agent-steps/s",
                         flush=True,
                     )
             finally:

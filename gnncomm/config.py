@@ -87,14 +87,14 @@ class Config:
     arena_size: float = 0.0
     """Side of the square arena; 0 means 2*sqrt(num_agents)."""
     # --- optimisation
-    lr: float = 3e-3
-    """AdamW learning rate (the peak, after any warm-up)."""
+    lr: float = 8e-3
+    """AdamW learning rate (the peak, after the warm-up)."""
     lr_decay: str = "none"
     """Learning-rate decay over the anneal span (anneal_steps): none (constant) or cosine (from lr down to
     lr * lr_final, then constant). Fixed when a run starts, like the temperature schedule."""
     lr_final: float = 0.1
     """With lr_decay=cosine, the learning rate at the end of the anneal span as a fraction of lr, in [0, 1]."""
-    warmup_steps: int = 0
+    warmup_steps: int = 30
     """Steps of linear learning-rate warm-up from lr / warmup_steps to lr (0: none)."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
@@ -399,7 +399,7 @@ class Config:
         return Config.from_dict(data)
 
 
-LEGACY_FIELDS: dict[str, Any] = {"estimator_input": "context", "actions_learn_from": "all"}
+LEGACY_FIELDS: dict[str, Any] = {"estimator_input": "context", "actions_learn_from": "all", "warmup_steps": 0}
 """Fields added after runs were already being saved, with the value that reproduces those runs."""
 
 PRESETS: dict[str, dict[str, Any]] = {
