@@ -114,3 +114,14 @@ def test_dense_path_makes_no_host_sync(path):
             out.sum().backward()
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_swarm_world_keeps_its_view_mask_on_the_device_and_observes_as_on_the_cpu():
+    from gnncomm.world import SwarmWorld
+
+    world = SwarmWorld(6, latent_dim=4)
+    state = world.reset(3, generator=torch.Generator().manual_seed(0))
+    on_gpu = type(state)(*(x.cuda() for x in state))
+    world.reset(1, device="cuda")  # draws there: the mask is copied once
+    assert world._masks[on_gpu.pos.device].device.type == "cuda"
+    torch.testing.assert_close(world.observe(on_gpu).cpu(), world.observe(state))
