@@ -36,7 +36,7 @@ POLICIES = ("default", "PASSIVE")
 
 def bench_once(agents: int, threads: str, policy: str, steps: int) -> tuple[float, int]:
     """Agent-steps/s of one fresh ``gnncomm bench`` process; ``threads="auto"`` leaves OMP_NUM_THREADS unset, so
-        the library's default (``Config.threads = 0``: the cores other processes leave free) decides. Returns the
+    the library's default (``Config.threads = 0``: the cores other processes leave free) decides. Returns the
     agent-steps/s and the thread count the bench ran with."""
     env = {**os.environ, "OMP_NUM_THREADS": threads}
     if threads == "auto":

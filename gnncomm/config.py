@@ -90,8 +90,9 @@ class Config:
     lr: float = 8e-3
     """AdamW learning rate (the peak, after the warm-up)."""
     lr_decay: str = "none"
-    """Learning-rate decay over the anneal span (anneal_steps): none (constant) or cosine (from lr down to
-    lr * lr_final, then constant). Fixed when a run starts, like the temperature schedule."""
+    """Learning-rate decay after the warm-up until the end of the anneal span (anneal_steps; 0 means the run's steps
+    as first started): none (constant) or cosine (from lr down to lr * lr_final, then constant). Fixed when a run
+    starts, like the temperature schedule."""
     lr_final: float = 0.1
     """With lr_decay=cosine, the learning rate at the end of the anneal span as a fraction of lr, in [0, 1]."""
     warmup_steps: int = 30
@@ -122,8 +123,9 @@ class Config:
     temperature_end: float = 0.5
     """Gumbel temperature after annealing (exponential decay)."""
     anneal_steps: int = 600
-    """Steps over which the temperature anneals (then it stays at temperature_end); 0 means the run's steps as
-    first started. Fixed when a run starts, so extending steps on resume continues the same schedule."""
+    """Steps over which the temperature anneals (then it stays at temperature_end) and lr_decay decays the learning
+    rate; 0 means the run's steps as first started. Fixed when a run starts, so extending steps on resume continues
+    the same schedules."""
     # --- survival selection (per-agent parameters only)
     selection_every: int = 0
     """Every this many steps, copy the fittest agents onto the weakest; 0 turns selection off."""
@@ -150,7 +152,8 @@ class Config:
     a third more compute, identical results); auto does so from 20,000 agents per rollout (B * N) on; false never."""
     reuse_cpu_memory: bool = True
     """On the CPU (glibc), keep freed memory in the process for the next step instead of returning every large block
-    to the OS and faulting it in again (see gnncomm.runtime.reuse_freed_memory); false keeps the system's policy."""
+    to the OS and faulting it in again (see gnncomm.runtime.reuse_freed_memory). Process-wide and for the rest of the
+    process's life: false keeps the system's policy only if no earlier run in the same process turned reuse on."""
     seed: int = 0
     """Seed of every random draw, in [0, 2**63 - 1]."""
     log_every: int = 25
@@ -274,15 +277,15 @@ class Config:
 
     def learning_rate(self, step: int, span: int | None = None) -> float:
         """The learning rate at ``step``: a linear warm-up over ``warmup_steps``, then ``lr`` (``lr_decay=none``)
-        or a cosine from ``lr`` down to ``lr * lr_final`` at ``span`` steps (as :meth:`temperature`), then
-        constant."""
+        or a cosine from ``lr`` (at the end of the warm-up) down to ``lr * lr_final`` at ``span`` steps (by default
+        ``anneal_steps``, or ``steps`` when that is 0, as :meth:`temperature`), then constant."""
         step = max(step, 0)
         if step < self.warmup_steps:
             return self.lr * (step + 1) / self.warmup_steps
         if self.lr_decay == "none":
             return self.lr
         span = span or self.anneal_steps or self.steps
-        frac = min(step / max(span, 1), 1.0)
+        frac = min((step - self.warmup_steps) / max(span - self.warmup_steps, 1), 1.0)
         return self.lr * (self.lr_final + (1.0 - self.lr_final) * 0.5 * (1.0 + math.cos(math.pi * frac)))
 
     def topology_at(self, step: int) -> tuple[str, int]:

@@ -154,7 +154,8 @@ MMAP_THRESHOLD = 2**30
 @functools.cache
 def reuse_freed_memory() -> bool:
     """Makes glibc keep freed memory for reuse: blocks up to :data:`MMAP_THRESHOLD` come from the heap, and freed
-    heap memory is not trimmed back to the OS. Returns whether it applied (glibc only). Process-wide and once.
+    heap memory is not trimmed back to the OS. Returns whether it applied (glibc only). Process-wide, once, and for
+    the rest of the process's life: a notebook that trained once keeps its peak memory until it exits.
 
     PyTorch has no caching allocator on the CPU, and glibc serves every block above its mmap threshold (at most
     32 MiB with its dynamic default) with a fresh ``mmap`` that it unmaps on free, so each step faults every page of

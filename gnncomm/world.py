@@ -193,8 +193,9 @@ class SwarmWorld:
         agent = torch.arange(num_agents).unsqueeze(1)
         seen = (agent * view_size + torch.arange(view_size)) % latent_dim  # [N, view_size]
         self.view_mask = torch.zeros(num_agents, latent_dim).scatter_(1, seen, 1.0)  # [N, L]
-        self._masks: dict[torch.device, Tensor] = {}
-        """``view_mask`` on each accelerator an episode was drawn on (by :meth:`reset`): no host copy per step."""
+        self._masks: dict[torch.device, tuple[Tensor, Tensor]] = {}
+        """``(view_mask, its copy)`` on each accelerator an episode was drawn on (by :meth:`reset`): no host copy per
+        step; a copy of a mask that was since replaced is not used."""
 
     @property
     def obs_dim(self) -> int:
@@ -210,8 +211,9 @@ class SwarmWorld:
         pos = torch.rand(B, N, 2, generator=generator, device=device) * self.arena_size
         vel = 0.1 * self.max_speed * torch.randn(B, N, 2, generator=generator, device=device)
         latent = torch.randn(B, self.latent_dim, generator=generator, device=device)
-        if pos.device.type != "cpu" and pos.device not in self._masks:
-            self._masks[pos.device] = self.view_mask.to(pos.device)
+        cached = self._masks.get(pos.device)
+        if pos.device.type != "cpu" and (cached is None or cached[0] is not self.view_mask):
+            self._masks[pos.device] = (self.view_mask, self.view_mask.to(pos.device))
         return WorldState(pos, vel, latent)
 
     def sample_noise(
@@ -229,7 +231,8 @@ class SwarmWorld:
     def observe(self, state: WorldState, noise: Tensor | None = None) -> Tensor:
         """Each agent's partial observation, flattened to ``[B * N, obs_dim]``."""
         B, N, L = state.pos.size(0), self.num_agents, self.latent_dim
-        mask = self._masks.get(state.pos.device, self.view_mask)  # copied once per device by reset()
+        original, mask = self._masks.get(state.pos.device, (self.view_mask, self.view_mask))  # copied by reset()
+        mask = mask if original is self.view_mask else self.view_mask
         mask = mask.to(device=state.pos.device, dtype=state.pos.dtype).expand(B, N, L)
         view = state.latent.unsqueeze(1).expand(B, N, L)
         if noise is not None:

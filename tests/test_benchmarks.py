@@ -267,4 +267,3 @@ def test_compile_quick_compiles_one_graph_for_the_whole_episode(tmp_path):
     (row,) = report["results"]
     assert row["graphs"] == 1  # one step traced once, reused for the T steps; step 0 does not recompile
     assert _positive(row["compile_s"]) and _positive(row["eager_step_s"]) and _positive(row["compiled_step_s"])
-    assert row["speedup"] == pytest.approx(row["eager_step_s"] / row["compiled_step_s"])

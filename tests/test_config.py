@@ -246,11 +246,12 @@ def test_temperature_anneals_from_start_to_end():
 def test_learning_rate_warms_up_then_decays_by_cosine_over_the_anneal_span():
     constant = Config(lr=1e-3, warmup_steps=0)
     assert [constant.learning_rate(s) for s in (0, 300, 10_000)] == [1e-3] * 3
-    cfg = Config(lr=1e-3, lr_decay="cosine", lr_final=0.1, anneal_steps=100, warmup_steps=4)
-    assert [cfg.learning_rate(s) for s in range(4)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3])
-    assert cfg.learning_rate(50) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))  # half way down the cosine
-    assert cfg.learning_rate(100) == cfg.learning_rate(5000) == pytest.approx(1e-4)  # then constant
-    assert cfg.learning_rate(30, span=60) == Config(lr=1e-3, lr_decay="cosine", anneal_steps=60).learning_rate(30)
+    cfg = Config(lr=1e-3, lr_decay="cosine", lr_final=0.1, anneal_steps=104, warmup_steps=4)
+    assert [cfg.learning_rate(s) for s in range(5)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3])
+    assert cfg.learning_rate(54) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))  # half way down the cosine
+    assert cfg.learning_rate(104) == cfg.learning_rate(5000) == pytest.approx(1e-4)  # then constant
+    shorter = Config(lr=1e-3, lr_decay="cosine", lr_final=0.1, anneal_steps=60, warmup_steps=4)
+    assert cfg.learning_rate(30, span=60) == shorter.learning_rate(30)  # an explicit span wins
 
 
 def test_custom_graph_from_networkx():

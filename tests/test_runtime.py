@@ -97,6 +97,7 @@ def test_reused_memory_is_not_faulted_in_again_at_every_step():
     reused = faults("reuse")
     if reused < 0:
         pytest.skip("not glibc")
-    pages = 64 * 2**20 // 4096
-    assert faults("system") >= 8 * pages * 0.9  # glibc's default: every page faulted in again, every time
-    assert reused < 2 * pages
+    system = faults("system")
+    if system < 4 * 64 * 2**20 // 4096:  # huge pages, a preloaded allocator or MALLOC_* settings: nothing to fix
+        pytest.skip(f"this machine's allocator does not fault freed blocks in again ({system} faults)")
+    assert reused < system / 4  # glibc's default faults every page in again, every time (8 x 16,384 here)

@@ -180,7 +180,7 @@ def test_the_learning_rate_follows_the_schedule_and_is_logged(tmp_path):
     trainer.train_step = record
     trainer.train(progress=False)
     assert seen == pytest.approx([cfg.learning_rate(s, 4) for s in range(6)])
-    assert seen[1] == 1e-2 and seen[-1] == 0.0
+    assert seen[:3] == pytest.approx([5e-3, 1e-2, 1e-2]) and seen[-1] == 0.0  # the cosine starts after the warm-up
     assert [row["lr"] for row in read_metrics(tmp_path)] == pytest.approx(seen)
 
 
@@ -217,6 +217,15 @@ def test_with_anneal_steps_zero_the_schedule_is_fixed_by_the_steps_the_run_start
     temperatures = [row["temperature"] for row in read_metrics(tmp_path)]
     assert temperatures[1] == pytest.approx(tiny().temperature(3, span=4))  # rows hold the last step's value
     assert temperatures[2:] == pytest.approx([tiny().temperature_end] * 2)  # did not jump back up
+
+
+def test_an_extended_resume_continues_the_learning_rate_schedule_the_run_started_with(tmp_path):
+    common = dict(lr=1e-2, lr_decay="cosine", lr_final=0.0, anneal_steps=0, warmup_steps=1, log_every=1)
+    gnncomm.train(tiny(steps=4, **common), tmp_path, progress=False, evaluate=False)
+    gnncomm.train(tiny(steps=8, **common), tmp_path, resume=True, progress=False, evaluate=False)
+    rates = [row["lr"] for row in read_metrics(tmp_path)]
+    assert rates == pytest.approx([tiny(**common).learning_rate(s, span=4) for s in range(8)])
+    assert rates[4:] == pytest.approx([0.0] * 4)  # decayed over the 4 steps it started with, not 8
 
 
 def test_sigterm_stops_training_with_a_checkpoint(tmp_path, monkeypatch):
