@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+import textwrap
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch
 from gnncomm.animation import animate
 from gnncomm.bench import run_bench
 from gnncomm.checkpoint import CheckpointError, load_checkpoint
-from gnncomm.config import PRESETS, Config, check_device
+from gnncomm.config import PRESETS, Config, check_device, field_docs
 from gnncomm.report import evaluate, format_report
 from gnncomm.run import train
 from gnncomm.runfolder import RunFolderError, RunLock, claim_run_dir
@@ -50,7 +51,17 @@ class UsageError(Exception):
 
 
 # ---------------------------------------------------------------------- commands
+def _print_fields() -> int:
+    """``gnncomm train --fields``: every config field, its default and what it does."""
+    for name, default, doc in field_docs():
+        print(f"{name} = {json.dumps(default)}")
+        print(textwrap.fill(doc, width=100, initial_indent="    ", subsequent_indent="    "))
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
+    if args.fields:
+        return _print_fields()
     rank0 = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 holds (and writes) the folder
     if args.resume is not None:
         return _resume(args, rank0)
@@ -343,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--config or --preset)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--fields", action="store_true", help="list every config field with its default and meaning, then exit"
+    )
     p.add_argument(
         "overrides",
         nargs="*",

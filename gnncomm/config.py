@@ -530,6 +530,32 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- helpers
+def field_docs() -> list[tuple[str, Any, str]]:
+    """Every :class:`Config` field as ``(name, default, docstring)``, in declaration order, from the docstring
+    that follows each field in this file's source (the one place fields are documented).
+
+    >>> name, default, doc = field_docs()[0]
+    >>> name, default, doc.split(".")[0]
+    ('num_agents', 10, 'Agents per episode (>= 2)')
+    """
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(sys.modules[__name__]))
+    body = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Config").body
+    docs: dict[str, str] = {}
+    for node, after in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if (
+                isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                docs[node.target.id] = " ".join(after.value.value.split())
+    defaults = Config().to_dict()
+    return [(f.name, defaults[f.name], docs.get(f.name, "")) for f in dataclasses.fields(Config)]
+
+
 def _hints() -> dict[str, Any]:
     return typing.get_type_hints(Config)
 

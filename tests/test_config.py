@@ -294,6 +294,19 @@ def test_config_json_never_holds_nan_or_infinity(tmp_path):
     assert "NaN" not in text and "Infinity" not in text and Config.from_dict(json.loads(text)) == Config()
 
 
+def test_every_field_is_documented_and_gnncomm_train_fields_lists_them_with_their_defaults(capsys):
+    from gnncomm.cli import main
+    from gnncomm.config import field_docs
+
+    fields = field_docs()
+    assert [name for name, _, _ in fields] == [f.name for f in dataclasses.fields(Config)]
+    assert not [name for name, _, doc in fields if len(doc) < 10]  # a field without its docstring fails here
+    assert main(["train", "--fields"]) == 0
+    out = capsys.readouterr().out
+    assert "warmup_steps = 30\n" in out and "lr = 0.008\n" in out and 'topology = "knn"\n' in out
+    assert out.count(" = ") >= len(fields)
+
+
 def test_cli_reports_bad_config_without_traceback(capsys):
     assert main(["train", "--no-progress", "k_neighbors=50"]) == 2
     err = capsys.readouterr().err
