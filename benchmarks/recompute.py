@@ -3,7 +3,8 @@
 Each configuration runs in a fresh process (so peak RSS is its own), one training step after another
 as :func:`gnncomm.bench.measure_trainer` times them::
 
-    OMP_NUM_THREADS=1 python -m benchmarks.recompute --agents 10000 100000 --steps 2 --warmup 1 --reuse true false
+    OMP_NUM_THREADS=1 python -m benchmarks.recompute --agents 10000 100000 --steps 2 --warmup 1 \
+        --cpu-memory reuse release system
 
 Peak memory on the CPU is the rise of the peak RSS over the resident size before the first step
 (:class:`gnncomm.bench.PeakMemory`), plus the resident size itself in ``rss_bytes``.
@@ -30,8 +31,8 @@ from benchmarks.common import RESULTS, format_table, metadata, write_json
 CHILD = """
 import json, resource, sys
 from gnncomm.bench import bench_config, build_trainer, measure_trainer
-agents, mode, steps, warmup, reuse = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-cfg = bench_config(agents, 1).with_overrides({"recompute_steps": mode, "reuse_cpu_memory": reuse == "true"})
+agents, mode, steps, warmup, memory = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+cfg = bench_config(agents, 1).with_overrides({"recompute_steps": mode, "cpu_memory": memory})
 result = measure_trainer(build_trainer(cfg), steps=steps, warmup=warmup)
 usage = resource.getrusage(resource.RUSAGE_SELF)
 result["max_rss_bytes"] = usage.ru_maxrss * 1024
@@ -40,9 +41,9 @@ print(json.dumps({k: v for k, v in result.items() if isinstance(v, (int, float, 
 """
 
 
-def measure(agents: int, mode: str, steps: int, warmup: int, reuse: str = "true") -> dict[str, Any]:
+def measure(agents: int, mode: str, steps: int, warmup: int, memory: str = "reuse") -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(agents), mode, str(steps), str(warmup), reuse],
+        [sys.executable, "-c", CHILD, str(agents), mode, str(steps), str(warmup), memory],
         capture_output=True,
         text=True,
         timeout=3000,
@@ -51,7 +52,7 @@ def measure(agents: int, mode: str, steps: int, warmup: int, reuse: str = "true"
     return {
         "agents": agents,
         "recompute_steps": mode,
-        "reuse_cpu_memory": reuse,
+        "cpu_memory": memory,
         **json.loads(out.strip().splitlines()[-1]),
     }
 
@@ -63,18 +64,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="warm-up steps (default: 1)")
     parser.add_argument("--modes", nargs="+", default=["false", "true"], help="recompute_steps values")
     parser.add_argument(
-        "--reuse", nargs="+", default=["true"], choices=["true", "false"], help="reuse_cpu_memory values"
+        "--cpu-memory", nargs="+", default=["reuse"], choices=["reuse", "release", "system"], help="cpu_memory values"
     )
     parser.add_argument("--out", default=str(RESULTS / "recompute_cpu.json"), help="JSON path")
     args = parser.parse_args(argv)
     report: dict[str, Any] = {"meta": metadata(torch.device("cpu"), argv), "results": []}
     for agents in args.agents:
-        for mode, reuse in itertools.product(args.modes, args.reuse):
-            row = measure(agents, mode, args.steps, args.warmup, reuse)
+        for mode, memory in itertools.product(args.modes, args.cpu_memory):
+            row = measure(agents, mode, args.steps, args.warmup, memory)
             report["results"].append(row)
             write_json(args.out, report)
             print(
-                f"  N={agents} recompute={mode} reuse={reuse}: {row['agent_steps_per_s']:,.0f} agent-steps/s, max RSS "
+                f"  N={agents} recompute={mode} cpu_memory={memory}: {row['agent_steps_per_s']:,.0f} agent-steps/s, "
+                f"max RSS "
                 f"{row['max_rss_bytes'] / 2**30:.2f} GiB",
                 flush=True,
             )
@@ -82,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         [
             r["agents"],
             r["recompute_steps"],
-            r["reuse_cpu_memory"],
+            r.get("cpu_memory", {"true": "reuse", "false": "system"}.get(r.get("reuse_cpu_memory"))),
             f"{r['agent_steps_per_s']:,.0f}",
             f"{r['max_rss_bytes'] / 2**30:.2f}",
             r["minor_faults"],
@@ -90,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         for r in report["results"]
     ]
-    headers = ["N", "recompute_steps", "reuse_cpu_memory", "agent-steps/s", "max RSS GiB", "page faults", "system s"]
+    headers = ["N", "recompute_steps", "cpu_memory", "agent-steps/s", "max RSS GiB", "page faults", "system s"]
     print(format_table(headers, rows))
     print(f"wrote {args.out}")
     return 0

@@ -11,16 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
-
-from gnncomm.evaluation import attention_structure, end_of_run_episodes, load_run  # noqa: E402
-from gnncomm.plots import LABEL_ALL_AGENTS, draw_episode  # noqa: E402
-from gnncomm.rollout import EVAL_SEED_OFFSET, evaluate_rollout  # noqa: E402
-from gnncomm.world import World  # noqa: E402
+from gnncomm.evaluation import attention_structure, end_of_run_episodes, load_run
+from gnncomm.plots import LABEL_ALL_AGENTS, draw_episode, pyplot
+from gnncomm.rollout import EVAL_SEED_OFFSET, evaluate_rollout
+from gnncomm.world import World
 
 MESSAGE_ROWS = 20
 """Messages listed beside the arena per frame (hubs and relays first)."""
@@ -61,6 +55,9 @@ def animate(
         CheckpointError: ``run_dir`` holds no readable checkpoint.
         ValueError: ``episode`` or ``fps`` out of range.
     """
+    plt = pyplot()
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
     run_dir = Path(run_dir)
     cfg, system, world, _ = load_run(run_dir, device, world=world)
     summary = _read_ablation(run_dir)

@@ -30,6 +30,7 @@ AMP_CHOICES = ("none", "bf16", "fp16", "auto")
 COMPILE_CHOICES = ("auto", "true", "false")
 LR_DECAY_CHOICES = ("none", "cosine")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+CPU_MEMORY_CHOICES = ("reuse", "release", "system")
 SEED_MAX = 2**63 - 1
 """Largest seed: torch generators take seeds below 2**64, and evaluation adds small offsets to the seed."""
 _DEVICE = re.compile(r"auto|cpu|cuda(?::([0-9]+))?")
@@ -150,10 +151,11 @@ class Config:
     recompute_steps: str = "auto"
     """Activation checkpointing: true recomputes each step's activations in the backward pass (less memory, about
     a third more compute, identical results); auto does so from 20,000 agents per rollout (B * N) on; false never."""
-    reuse_cpu_memory: bool = True
-    """On the CPU (glibc), keep freed memory in the process for the next step instead of returning every large block
-    to the OS and faulting it in again (see gnncomm.runtime.reuse_freed_memory). Process-wide and for the rest of the
-    process's life: false keeps the system's policy only if no earlier run in the same process turned reuse on."""
+    cpu_memory: str = "reuse"
+    """How glibc treats freed memory on the CPU (gnncomm.runtime.set_cpu_memory): reuse keeps it for the next step
+    (fastest at large populations, the most RSS), release returns every block of 1 MiB or more to the OS at once
+    (the smallest peak, page faults at every step), system leaves glibc's policy. Process-wide: the last run
+    started in a process sets it."""
     seed: int = 0
     """Seed of every random draw, in [0, 2**63 - 1]."""
     log_every: int = 25
@@ -252,6 +254,8 @@ class Config:
             self.compile_mode.strip().lower() if isinstance(self.compile_mode, str) else self.compile_mode
         )
         _choice(self, "compile_mode", COMPILE_MODES)
+        self.cpu_memory = self.cpu_memory.strip().lower() if isinstance(self.cpu_memory, str) else self.cpu_memory
+        _choice(self, "cpu_memory", CPU_MEMORY_CHOICES)
         if not 0 <= self.seed <= SEED_MAX:
             raise ValueError(f"seed must be in [0, 2**63 - 1], got {self.seed}")
         _at_least(self, "log_every", 1)

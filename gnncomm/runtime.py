@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import functools
 import os
 import time
 from dataclasses import dataclass
@@ -147,30 +146,50 @@ def apply_threads(cfg: Config, device: torch.device, monitor: CoreMonitor | None
     return threads
 
 
-MMAP_THRESHOLD = 2**30
-"""Blocks below this size come from the heap, not from a fresh ``mmap``, with :func:`reuse_freed_memory`."""
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+"""glibc's ``mallopt`` parameters."""
+CPU_MEMORY_SETTINGS = {
+    "reuse": (2**30, 2**31 - 1),
+    "release": (2**20, 2**20),
+    "system": (128 * 2**10, 128 * 2**10),
+}
+"""``cpu_memory`` -> (mmap threshold, trim threshold) in bytes: blocks from the mmap threshold up are mapped on their
+own and unmapped when freed; heap memory above the trim threshold is given back."""
+_cpu_memory: str | None = None
 
 
-@functools.cache
-def reuse_freed_memory() -> bool:
-    """Makes glibc keep freed memory for reuse: blocks up to :data:`MMAP_THRESHOLD` come from the heap, and freed
-    heap memory is not trimmed back to the OS. Returns whether it applied (glibc only). Process-wide, once, and for
-    the rest of the process's life: a notebook that trained once keeps its peak memory until it exits.
+def set_cpu_memory(mode: str) -> bool:
+    """Sets how glibc treats freed memory, process-wide (``Config.cpu_memory``); returns whether it applied (glibc).
 
     PyTorch has no caching allocator on the CPU, and glibc serves every block above its mmap threshold (at most
-    32 MiB with its dynamic default) with a fresh ``mmap`` that it unmaps on free, so each step faults every page of
-    its large tensors in again. Measured on 1 thread, N=40,000 agents, B=1 (``gnncomm bench``'s configuration):
-    1,285,480 page faults and 5.4 s of system time per step with glibc's default, 38,753 and 0.34 s with this
-    (user time 8.8 s and 8.5 s); peak RSS 4.41 against 4.93 GiB. At 10,000 agents, whose largest tensors stay below
-    32 MiB, there were 29,674 faults per step.
+    32 MiB with its dynamic default) with a fresh ``mmap`` that it unmaps on free, so each step of a large
+    population faults every page of its large tensors in again:
+
+    * ``reuse``: blocks up to 1 GiB come from the heap and freed memory is never trimmed. Measured on 1 thread at
+      N=40,000, B=1: 38,753 page faults and 0.34 s of system time per step against 1,285,480 and 5.4 s with
+      glibc's default (user time 8.5 and 8.8 s), for a peak RSS of 4.93 against 4.41 GiB.
+    * ``release``: every block from 1 MiB up is mapped on its own and unmapped when freed, so little memory is
+      left in the heap between steps: the smallest peak (at N=100,000, B=1 with recomputation: 3.71 GiB during
+      the backward pass against 5.16 GiB with glibc's default), at the price of faults at every step.
+    * ``system``: glibc's thresholds (128 KiB), restored as fixed values if another mode was set before (glibc
+      cannot switch its dynamic threshold back on).
     """
+    global _cpu_memory
+    if mode == _cpu_memory:
+        return True
+    if mode not in CPU_MEMORY_SETTINGS:
+        raise ValueError(f"cpu_memory must be one of {sorted(CPU_MEMORY_SETTINGS)}, got {mode!r}")
+    if mode == "system" and _cpu_memory is None:
+        return True  # untouched: glibc's own, dynamic, policy
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError):  # not glibc: nothing to tune
         return False
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    mmap_threshold, trim_threshold = CPU_MEMORY_SETTINGS[mode]
+    applied = bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(M_TRIM_THRESHOLD, trim_threshold))
+    if applied:
+        _cpu_memory = mode
+    return applied
 
 
 def setup_runtime(cfg: Config) -> Runtime:
@@ -209,6 +228,6 @@ def setup_runtime(cfg: Config) -> Runtime:
     amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
     use_compile = cfg.compile == "true" or (cfg.compile == "auto" and device.type == "cuda")
     apply_threads(cfg, device)
-    if device.type == "cpu" and cfg.reuse_cpu_memory:
-        reuse_freed_memory()
+    if device.type == "cpu":
+        set_cpu_memory(cfg.cpu_memory)
     return Runtime(device, amp_dtype, use_compile, rank, world_size, owns_group)

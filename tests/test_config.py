@@ -64,6 +64,7 @@ def test_seed_defaults():
         ("lr_final", 1.5, ValueError, r"lr_final must be in \[0, 1\], got 1.5"),
         ("warmup_steps", -1, ValueError, "warmup_steps must be >= 0"),
         ("compile_mode", "fast", ValueError, "compile_mode must be one of"),
+        ("cpu_memory", "lean", ValueError, r"cpu_memory must be one of \['reuse', 'release', 'system'\]"),
     ],
 )
 def test_validation_names_the_field_and_range(field, value, error, match):

@@ -125,3 +125,12 @@ def test_public_names_never_shadow_a_submodule():
                 assert getattr(package, name) is importlib.import_module(sub), f"{sub} is shadowed"
     assert callable(gnncomm.train) and callable(gnncomm.evaluate)
     assert not (ROOT / "train.py").exists() and not (ROOT / "evaluate.py").exists()
+
+
+def test_importing_the_library_does_not_import_matplotlib():
+    import subprocess
+    import sys
+
+    code = "import sys, gnncomm, gnncomm.cli, gnncomm.bench; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # figures import it when drawn: training alone never pays for it

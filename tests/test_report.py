@@ -262,8 +262,9 @@ def test_plot_episode_topology_draws_one_episode(run_dir, tmp_path):
 
 def test_every_figure_has_a_title_and_axis_labels(tmp_path, monkeypatch):
     figures: list[matplotlib.figure.Figure] = []
-    close = plots.plt.close
-    monkeypatch.setattr(plots.plt, "close", lambda fig: (figures.append(fig), close(fig)))
+    plt = plots.pyplot()
+    close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig: (figures.append(fig), close(fig)))
     pos = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     plots.plot_topology(pos, np.array([[0, 1], [1, 2]]), np.array([0.5, 1.0]), tmp_path / "a.png", hubs=[0])
     plots.plot_training([{"step": 1, "loss": 1.0, "reward": -0.1}, {"step": 2, "loss": 0.5}], tmp_path / "b.png")

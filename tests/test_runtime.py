@@ -71,8 +71,8 @@ def test_apply_threads_sets_what_the_monitor_finds_unless_pinned(two_cores, monk
 
 FAULTS = """
 import resource, sys, torch
-from gnncomm.runtime import reuse_freed_memory
-if sys.argv[1] == "reuse" and not reuse_freed_memory():
+from gnncomm.runtime import set_cpu_memory
+if not set_cpu_memory(sys.argv[1]):
     print(-1); sys.exit()
 n = 64 * 2**20 // 4  # one 64 MiB tensor: above glibc's largest dynamic mmap threshold
 for _ in range(2):  # the heap grows to hold it
@@ -85,7 +85,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux page-fault counts")
-def test_reused_memory_is_not_faulted_in_again_at_every_step():
+def test_reused_memory_is_not_faulted_in_again_at_every_step_and_released_memory_is():
     import subprocess
     import sys
 
@@ -94,10 +94,17 @@ def test_reused_memory_is_not_faulted_in_again_at_every_step():
         out = subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, env=env, check=True)
         return int(out.stdout.split()[-1])
 
-    reused = faults("reuse")
+    reused, released, system = faults("reuse"), faults("release"), faults("system")
     if reused < 0:
         pytest.skip("not glibc")
-    system = faults("system")
     if system < 4 * 64 * 2**20 // 4096:  # huge pages, a preloaded allocator or MALLOC_* settings: nothing to fix
         pytest.skip(f"this machine's allocator does not fault freed blocks in again ({system} faults)")
+    assert released > system / 2  # release gives every large block back at once, as glibc's default does here
     assert reused < system / 4  # glibc's default faults every page in again, every time (8 x 16,384 here)
+
+
+def test_an_unknown_cpu_memory_mode_is_refused_naming_the_choices():
+    from gnncomm.runtime import set_cpu_memory
+
+    with pytest.raises(ValueError, match=r"cpu_memory must be one of \['release', 'reuse', 'system'\]"):
+        set_cpu_memory("lean")
