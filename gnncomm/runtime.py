@@ -7,7 +7,7 @@ import ctypes
 import ctypes.util
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
@@ -26,6 +26,8 @@ class Runtime:
     world_size: int = 1
     owns_group: bool = False
     """Whether :func:`setup_runtime` joined the process group, so that :meth:`close` leaves it."""
+    cores: CoreMonitor = field(default_factory=lambda: CoreMonitor(), compare=False)
+    """Watches the CPU other processes use, for ``threads=0``: read at setup, then at every log step."""
 
     @property
     def is_main(self) -> bool:
@@ -227,7 +229,8 @@ def setup_runtime(cfg: Config) -> Runtime:
         raise ValueError("amp=fp16 needs a CUDA device (GradScaler); use amp=bf16 or amp=none on the CPU")
     amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
     use_compile = cfg.compile == "true" or (cfg.compile == "auto" and device.type == "cuda")
-    apply_threads(cfg, device)
+    cores = CoreMonitor()
+    apply_threads(cfg, device, cores)
     if device.type == "cpu":
         set_cpu_memory(cfg.cpu_memory)
-    return Runtime(device, amp_dtype, use_compile, rank, world_size, owns_group)
+    return Runtime(device, amp_dtype, use_compile, rank, world_size, owns_group, cores)

@@ -32,7 +32,7 @@ from gnncomm.rollout import (
     rollout_step,
     sample_episode,
 )
-from gnncomm.runtime import CoreMonitor, Runtime, apply_threads, setup_runtime
+from gnncomm.runtime import Runtime, apply_threads, setup_runtime
 from gnncomm.selection import survival_selection
 from gnncomm.world import World, build_world, check_world, message_share
 
@@ -164,8 +164,6 @@ class Trainer:
             )
         self.model = model
         self._interrupted = False
-        self.cores = CoreMonitor()
-        """Watches the CPU other processes use, for ``threads=0`` (see :func:`~gnncomm.runtime.apply_threads`)."""
         self.anneal_span = cfg.anneal_steps or cfg.steps
         """Steps over which the temperature anneals and the learning rate decays, fixed at the run's start (kept on
         resume)."""
@@ -283,7 +281,7 @@ class Trainer:
         )
         learning_rates = [cfg.learning_rate(step, self.anneal_span) for step in range(cfg.steps)]
         bad = torch.zeros((), dtype=torch.bool, device=self.rt.device)
-        self.cores.start()
+        self.rt.cores.start()  # the first interval starts with the loop, not with set-up
         tick, tick_step, status = time.perf_counter(), self.step, "finished"
         train_time = self.history[-1].get("train_time_s", 0.0) if self.history else 0.0
         try:
@@ -306,7 +304,7 @@ class Trainer:
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                     self._check_finite(bad)
-                    apply_threads(cfg, self.rt.device, self.cores)  # follows what other processes use
+                    apply_threads(cfg, self.rt.device, self.rt.cores)  # follows what other processes use
                     now = time.perf_counter()
                     train_time += now - tick
                     row = self._reduce_logs(running, self.step - tick_step)
