@@ -113,6 +113,14 @@ class Config:
     """Weight of the world-latent prediction loss (weighted towards the last step)."""
     comm_weight: float = 0.01
     """Weight of the L1 communication cost (mass of non-silence symbols)."""
+    vocab_weight: float = 0.05
+    """Weight of the vocabulary pressure: the entropy of each step's symbol marginal over log V (the agents' symbol
+    probabilities averaged over the batch and the message positions; gnncomm.metrics.marginal_entropy). Narrows
+    the language at some cost in what messages tell; 0 turns it off."""
+    vocab_align_weight: float = 0.15
+    """Weight of the symbol-sharing term: the mutual information between a symbol's position in the message and
+    the symbol, over log V (gnncomm.metrics.position_information). Makes positions share one vocabulary, which
+    costs messages nothing; 0 turns it off."""
     actions_learn_from: str = "reward"
     """What trains the action head: reward (only the cooperative reward, through the differentiable world; the
     language losses see the world through a detached state) or all (every loss term, the behaviour before 0.2)."""
@@ -218,6 +226,8 @@ class Config:
             "recon_weight",
             "world_weight",
             "comm_weight",
+            "vocab_weight",
+            "vocab_align_weight",
             "cluster_weight",
             "mutation_std",
         ):
@@ -406,7 +416,13 @@ class Config:
         return Config.from_dict(data)
 
 
-LEGACY_FIELDS: dict[str, Any] = {"estimator_input": "context", "actions_learn_from": "all", "warmup_steps": 0}
+LEGACY_FIELDS: dict[str, Any] = {
+    "estimator_input": "context",
+    "actions_learn_from": "all",
+    "warmup_steps": 0,
+    "vocab_weight": 0.0,
+    "vocab_align_weight": 0.0,
+}
 """Fields added after runs were already being saved, with the value that reproduces those runs."""
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -12,7 +12,13 @@ from torch.utils.checkpoint import checkpoint
 
 from gnncomm.agents import AgentState, CommSystem, StepOutput
 from gnncomm.config import Config
-from gnncomm.metrics.live import attention_concentration, symbol_usage
+from gnncomm.metrics.live import (
+    attention_concentration,
+    marginal_entropy,
+    position_information,
+    symbol_marginals,
+    symbol_usage,
+)
 from gnncomm.nn.gumbel import sample_gumbel
 from gnncomm.topology import batch_edge_index, build_topology, is_dynamic, knn
 from gnncomm.world import World, WorldState
@@ -108,6 +114,10 @@ class StepTerms(NamedTuple):
     recon: Tensor
     world: Tensor
     comm: Tensor
+    marginals: Tensor
+    """``[M, V]``: each message position's symbol probabilities averaged over the batch
+    (:func:`~gnncomm.metrics.live.symbol_marginals`), differentiable; the vocabulary terms are computed from
+    them once the rollout is over (across ranks, under DDP)."""
     reward: Tensor
     dispersion: Tensor
     """Mean dispersion of the new state (0 for a world without ``dispersion``), detached."""
@@ -166,6 +176,7 @@ def rollout_step(
         out, agents = checkpoint(system, obs, agents, edge_index, gumbel, temperature, intervene, use_reentrant=False)
     else:
         out, agents = system(obs, agents, edge_index, gumbel, temperature, intervene)
+    marginals = symbol_marginals(out.logits)  # [M, V]
     symbols = out.logits.detach().argmax(-1).flatten()  # greedy symbols [B*N*M]
     greedy_counts = out.logits.new_zeros(out.logits.size(-1), dtype=torch.float32).index_add_(
         0, symbols, torch.ones_like(symbols, dtype=torch.float32)
@@ -178,6 +189,7 @@ def rollout_step(
         recon=(out.recon.float() - obs).pow(2).mean(),
         world=(out.world_pred.float() - latent).pow(2).mean(),
         comm=(1.0 - out.message[..., 0].float()).mean(),
+        marginals=marginals,
         reward=world.reward(next_state).mean(),
         dispersion=dispersion,
         sampled_counts=out.message.detach().float().sum(dim=(0, 1)),  # [V]
@@ -212,6 +224,7 @@ def rollout(
     record: bool = False,
     act: Callable[[Tensor, int], Tensor] | None = None,
     step_fn: Callable[..., StepResult] = rollout_step,
+    reduce_marginals: Callable[[Tensor], Tensor] | None = None,
 ) -> tuple[Tensor, dict[str, Tensor], Trace | None]:
     r"""Runs ``cfg.timesteps`` steps of talk, attention, action and world dynamics; returns the loss.
 
@@ -219,9 +232,14 @@ def rollout(
         \mathcal{L} = w_r \overline{\lVert \hat{\mathbf{o}} - \mathbf{o} \rVert^2}
         + w_z \sum_t \frac{t+1}{\sum_s (s+1)} \overline{\lVert \hat{\mathbf{z}}_t - \mathbf{z}
         \rVert^2} + w_c \overline{(1 - \mathbf{s}_{\cdot,0})}
-        - w_d \overline{\mathrm{reward}}
+        + \overline{w_v H(\bar{\mathbf{p}}) + w_a I(m; s)} - w_d \overline{\mathrm{reward}}
 
     The communication cost is the L1 mass of the non-silence symbols per position (``0..1``). The
+    vocabulary terms act on the batch's symbol probabilities at each step, both over :math:`\log V`:
+    :math:`H(\bar{\mathbf{p}})` narrows the language (``vocab_weight``,
+    :func:`~gnncomm.metrics.live.marginal_entropy`) and :math:`I(m; s)`, the information a symbol's position
+    :math:`m` in its message holds about the symbol :math:`s`, makes positions share their symbols
+    (``vocab_align_weight``, :func:`~gnncomm.metrics.live.position_information`). The
     cooperative reward (for :class:`~gnncomm.world.SwarmWorld`, minus the swarm's dispersion: the
     clustering incentive) reaches the actions through the differentiable world. With
     ``cfg.actions_learn_from == "reward"`` (the default) it is the only term that does: observations
@@ -241,6 +259,9 @@ def rollout(
         act: ``(action, t) -> action`` replacing the actions that move the world (switched off, random).
         step_fn: runs one step, :func:`rollout_step` or a compiled copy of it (see
             :class:`~gnncomm.trainer.RolloutLoss`).
+        reduce_marginals: maps the local symbol marginals ``[T, M, V]`` to those of the whole batch before
+            the vocabulary terms are taken (a differentiable mean over DDP ranks), so that a run split over
+            ranks optimises the same loss as one process with the total batch. ``None``: this batch only.
 
     Returns:
         ``(loss, logs, trace)``, where ``trace`` is a :class:`Trace` if ``record`` else ``None``.
@@ -253,6 +274,7 @@ def rollout(
     trace = Trace([], [], [], []) if record else None
     recompute = torch.is_grad_enabled() and recompute_steps(cfg, B * N)
     total: dict[str, Tensor | float] = {}
+    marginals: list[Tensor] = []
     world_loss = 0.0
     for t in range(T):
         if torch.is_grad_enabled():  # every step shows torch.compile the same autograd signature: one graph for all T
@@ -270,13 +292,25 @@ def rollout(
             trace.obs.append(step.obs)
         state, agents = step.state, step.agents
         world_loss = world_loss + (t + 1) / (T * (T + 1) / 2) * step.terms.world
+        marginals.append(step.terms.marginals)
         for key, value in step.terms._asdict().items():
-            total[key] = total.get(key, 0.0) + value
+            if key != "marginals":
+                total[key] = total.get(key, 0.0) + value
     mean = {key: value / T for key, value in total.items() if not key.endswith("_counts")}
+    batch_marginals = torch.stack(marginals)  # [T, M, V]
+    if reduce_marginals is not None:
+        batch_marginals = reduce_marginals(batch_marginals)
+    vocab = vocab_align = 0.0
+    for t in range(T):  # step by step, in the order the other terms are summed
+        vocab = vocab + marginal_entropy(batch_marginals[t])
+        vocab_align = vocab_align + position_information(batch_marginals[t])
+    mean["vocab"], mean["vocab_align"] = vocab / T, vocab_align / T
     loss = (
         cfg.recon_weight * mean["recon"]
         + cfg.world_weight * world_loss
         + cfg.comm_weight * mean["comm"]
+        + cfg.vocab_weight * mean["vocab"]
+        + cfg.vocab_align_weight * mean["vocab_align"]
         - cfg.cluster_weight * mean["reward"]
     )
     usage = symbol_usage(total["greedy_counts"])
@@ -286,6 +320,8 @@ def rollout(
         "world": world_loss,
         "world_last": step.terms.world,
         "comm": mean["comm"],
+        "vocab": mean["vocab"],
+        "vocab_align": mean["vocab_align"],
         "reward": mean["reward"],
         "vocab_usage": usage["usage"],
         "entropy_bits": usage["entropy_bits"],
@@ -364,7 +400,8 @@ def agent_losses(trace: Trace, cfg: Config) -> Tensor:
         + w_c \overline{(1 - \mathbf{s}_{a,\cdot,0})}
 
     averaged over the episodes of ``trace`` (the same terms and step weights as :func:`rollout`,
-    per agent; the shared reward term is left out since no agent owns it).
+    per agent; the shared reward and the vocabulary terms, which are properties of the whole batch, are left
+    out since no agent owns them).
     """
     N, T = cfg.num_agents, cfg.timesteps
     world_err = recon_err = comm = 0.0

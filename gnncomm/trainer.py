@@ -9,12 +9,14 @@ import json
 import math
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
+import torch.distributed.nn
 from torch import Tensor, nn
 
 from gnncomm.agents import CommSystem
@@ -54,6 +56,8 @@ METRIC_KEYS = (
     "world",
     "world_last",
     "comm",
+    "vocab",
+    "vocab_align",
     "reward",
     "dispersion",
     "vocab_usage",
@@ -87,6 +91,8 @@ class RolloutLoss(nn.Module):
         self.graph_fn = None
         self.topology: tuple[str, int] | None = None
         self.step_fn = rollout_step
+        self.reduce_marginals: Callable[[Tensor], Tensor] | None = None
+        """Under DDP, :func:`mean_over_ranks`: the vocabulary terms then see the whole batch."""
 
     def set_topology(self, name: str, k: int, batch_size: int, device: torch.device) -> bool:
         """Uses ``(name, k)`` from now on; returns whether it changed."""
@@ -103,9 +109,20 @@ class RolloutLoss(nn.Module):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         episode = Episode(state, obs_noise, gumbel)
         loss, logs, _ = rollout(
-            self.system, self.world, episode, self.graph_fn, self.cfg, temperature, step_fn=self.step_fn
-        )
+            self.system, self.world, episode, self.graph_fn, self.cfg, temperature, step_fn=self.step_fn,
+            reduce_marginals=self.reduce_marginals,
+        )  # fmt: skip
         return loss, logs
+
+
+def mean_over_ranks(x: Tensor) -> Tensor:
+    """The mean of ``x`` over the DDP ranks, differentiable.
+
+    Its backward sums the ranks' gradients, which DDP's gradient averaging then divides by the world size: a
+    batch-level term of the loss (the vocabulary terms) gets the gradient it has in one process with the
+    total batch.
+    """
+    return torch.distributed.nn.functional.all_reduce(x) / dist.get_world_size()
 
 
 @dataclass
@@ -152,6 +169,7 @@ class Trainer:
         self.selection_log: list[dict[str, Any]] = []
         model: nn.Module = self.loss_module
         if self.rt.distributed:
+            self.loss_module.reduce_marginals = mean_over_ranks
             model = nn.parallel.DistributedDataParallel(
                 model, device_ids=[self.rt.device.index] if self.rt.device.type == "cuda" else None
             )

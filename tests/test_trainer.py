@@ -249,16 +249,18 @@ def test_sigterm_stops_training_with_a_checkpoint(tmp_path, monkeypatch):
 
 def test_a_run_saved_before_a_field_existed_resumes_with_the_behaviour_it_trained_with(tmp_path):
     gnncomm.train(
-        tiny(steps=2, log_every=1, estimator_input="context", actions_learn_from="all"),
+        tiny(steps=2, log_every=1, estimator_input="context", actions_learn_from="all", vocab_weight=0.0,
+             vocab_align_weight=0.0),
         tmp_path,
         progress=False,
         evaluate=False,
-    )
+    )  # fmt: skip
     state = load_checkpoint(tmp_path)
-    for key in ("estimator_input", "actions_learn_from"):  # as a checkpoint written before they existed
+    legacy = ("estimator_input", "actions_learn_from", "vocab_weight", "vocab_align_weight")
+    for key in legacy:  # as a checkpoint written before they existed
         del state["config"][key]
     saved = Config.from_saved(state["config"])
-    assert (saved.estimator_input, saved.actions_learn_from) == ("context", "all")
+    assert tuple(getattr(saved, key) for key in legacy) == ("context", "all", 0.0, 0.0)
     result = gnncomm.train(
         saved.with_overrides({"steps": 4}), tmp_path, resume=True, state=state, progress=False, evaluate=False
     )

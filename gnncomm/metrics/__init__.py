@@ -52,7 +52,14 @@ from gnncomm.metrics.language import (
     vocab_usage,
     within_message_dependence,
 )
-from gnncomm.metrics.live import HUB_WEIGHT, attention_concentration, symbol_usage
+from gnncomm.metrics.live import (
+    HUB_WEIGHT,
+    attention_concentration,
+    marginal_entropy,
+    position_information,
+    symbol_marginals,
+    symbol_usage,
+)
 from gnncomm.metrics.stats import (
     TIE_TOLERANCE,
     PermutationResult,
@@ -72,6 +79,9 @@ __all__ = [
     "HUB_SHUFFLES",
     "HUB_WEIGHT",
     "attention_concentration",
+    "marginal_entropy",
+    "position_information",
+    "symbol_marginals",
     "symbol_usage",
     "RELAY_SHUFFLES",
     "TIE_TOLERANCE",

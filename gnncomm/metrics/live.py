@@ -8,10 +8,20 @@ tensors on the input's device, so the trainer can average them and read them at 
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-__all__ = ["ABOVE_UNIFORM", "HUB_WEIGHT", "attention_concentration", "symbol_usage"]
+__all__ = [
+    "ABOVE_UNIFORM",
+    "HUB_WEIGHT",
+    "attention_concentration",
+    "marginal_entropy",
+    "position_information",
+    "symbol_marginals",
+    "symbol_usage",
+]
 
 HUB_WEIGHT = 0.2
 """The seed's threshold: a receiver with one neighbour above this weight (and above uniform) listens to a hub."""
@@ -36,6 +46,61 @@ def symbol_usage(counts: Tensor) -> dict[str, Tensor]:
     p = counts / counts.sum().clamp_min(1e-12)
     entropy = -(p * torch.log2(p.clamp_min(1e-12))).sum()
     return {"usage": (counts > 0).float().mean(), "entropy_bits": entropy, "effective": torch.exp2(entropy) / V}
+
+
+def symbol_marginals(logits: Tensor) -> Tensor:
+    r"""The symbol distribution of each message position over a batch: :math:`\bar{\mathbf{p}}_m = \frac{1}{n}
+    \sum_n \mathrm{softmax}(\boldsymbol{\ell}_{n,m})`, from ``logits [..., M, V]`` (all leading dimensions are the
+    batch); returns ``[M, V]``, differentiable.
+
+    >>> symbol_marginals(torch.zeros(3, 2, 4))
+    tensor([[0.2500, 0.2500, 0.2500, 0.2500],
+            [0.2500, 0.2500, 0.2500, 0.2500]])
+    """
+    M, V = logits.shape[-2:]
+    return torch.softmax(logits.float().reshape(-1, M, V), dim=-1).mean(0)
+
+
+def _entropy(p: Tensor) -> Tensor:
+    """Entropy (nats) of distributions over the last dimension."""
+    return -(p * torch.log(p.clamp_min(1e-12))).sum(-1)
+
+
+def marginal_entropy(marginals: Tensor) -> Tensor:
+    r"""Entropy of a batch's symbol marginal over :math:`\log V`, in [0, 1]: the vocabulary pressure.
+
+    With the per-position marginals :math:`\bar{\mathbf{p}}_m` of :func:`symbol_marginals` (``[..., M, V]``; one
+    value per leading index) and
+    :math:`\bar{\mathbf{p}} = \frac{1}{M} \sum_m \bar{\mathbf{p}}_m`, it is :math:`H(\bar{\mathbf{p}}) / \log V`:
+    1 when the batch spreads evenly over the vocabulary, 0 when every symbol said is the same one. Pushing it
+    down retires rarely used symbols and merges synonyms, at some cost in what messages can tell (a message
+    position cannot tell more than :math:`H(\bar{\mathbf{p}}_m)`).
+
+    >>> round(float(marginal_entropy(torch.full((2, 8), 1 / 8))), 3)
+    1.0
+    >>> round(float(marginal_entropy(torch.tensor([[0.5, 0.5, 0, 0, 0, 0, 0, 0]]))), 3)  # log 2 / log 8
+    0.333
+    """
+    return _entropy(marginals.mean(-2)) / math.log(marginals.size(-1))
+
+
+def position_information(marginals: Tensor) -> Tensor:
+    r"""How much the message positions differ in the symbols they use, over :math:`\log V`, in [0, 1].
+
+    The mutual information between a symbol's position in its message and the symbol,
+    :math:`\big(H(\bar{\mathbf{p}}) - \frac{1}{M} \sum_m H(\bar{\mathbf{p}}_m)\big) / \log V` for the
+    per-position marginals ``[..., M, V]`` of :func:`symbol_marginals`: 0 when every position draws on the same
+    symbols. A listener knows each symbol's position, so pushing this down makes positions share one
+    vocabulary without taking anything from what a message tells.
+
+    >>> same = torch.tensor([[0.5, 0.5, 0.0, 0.0], [0.5, 0.5, 0.0, 0.0]])
+    >>> round(float(position_information(same)), 3)
+    0.0
+    >>> disjoint = torch.tensor([[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.5, 0.5]])
+    >>> round(float(position_information(disjoint)), 3)  # log 2 / log 4
+    0.5
+    """
+    return (_entropy(marginals.mean(-2)) - _entropy(marginals).mean(-1)) / math.log(marginals.size(-1))
 
 
 def attention_concentration(alpha: Tensor, receivers: Tensor, num_nodes: int) -> dict[str, Tensor]:
