@@ -245,7 +245,7 @@ def plot_training(history: Sequence[dict[str, float]], path: str | Path) -> None
             ("vocab_usage", "greedy usage", "-"),
             ("effective_vocab", "effective size 2^H / V", "-"),
             ("vocab_usage_sampled", "sampled usage (Gumbel)", ":"),
-            ("vocab", "marginal entropy / log V (vocab_weight's term)", "-."),
+            ("marginal_entropy", "marginal entropy / log V (vocab_weight's term)", "-."),
         ],
         "the language narrowing",
         "share of V",

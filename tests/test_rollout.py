@@ -81,6 +81,7 @@ def test_the_vocabulary_terms_add_their_weights_times_the_logged_values_to_the_l
     for weights in ((0.0, 0.0), (0.5, 0.0), (0.0, 2.0)):
         cfg, world, system, episode, graph_fn = setup(vocab_weight=weights[0], vocab_align_weight=weights[1])
         losses[weights], logs, _ = rollout(system, world, episode, graph_fn, cfg, 1.0)
-    assert 0.0 < float(logs["vocab"]) <= 1.0 and 0.0 < float(logs["vocab_align"]) < float(logs["vocab"])
-    torch.testing.assert_close(losses[0.5, 0.0] - losses[0.0, 0.0], 0.5 * logs["vocab"])
-    torch.testing.assert_close(losses[0.0, 2.0] - losses[0.0, 0.0], 2.0 * logs["vocab_align"])
+    entropy, position = logs["marginal_entropy"], logs["position_info"]
+    assert 0.0 < float(entropy) <= 1.0 and 0.0 < float(position) < float(entropy)
+    torch.testing.assert_close(losses[0.5, 0.0] - losses[0.0, 0.0], 0.5 * entropy)
+    torch.testing.assert_close(losses[0.0, 2.0] - losses[0.0, 0.0], 2.0 * position)
