@@ -4,6 +4,10 @@ These are the signals the seed tells users to watch while a run trains: the voca
 (usage of the **greedy** symbols, which can fall, unlike the sampled ones, and the effective
 vocabulary size) and attention concentrating on specific neighbours (hubs). Each returns 0-d
 tensors on the input's device, so the trainer can average them and read them at log steps only.
+
+The vocabulary terms of the loss live here too, since they are the differentiable side of the same
+signal: :func:`symbol_marginals` of a batch, then :func:`marginal_entropy` (narrowing) and
+:func:`position_information` (positions sharing one vocabulary).
 """
 
 from __future__ import annotations
