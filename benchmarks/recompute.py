@@ -33,6 +33,7 @@ import json, resource, sys
 from gnncomm.bench import bench_config, build_trainer, measure_trainer
 agents, mode, steps, warmup, memory = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 cfg = bench_config(agents, 1).with_overrides({"recompute_steps": mode, "cpu_memory": memory})
+cfg = cfg.with_overrides(sys.argv[6:])  # --set key=value
 result = measure_trainer(build_trainer(cfg), steps=steps, warmup=warmup)
 usage = resource.getrusage(resource.RUSAGE_SELF)
 result["max_rss_bytes"] = usage.ru_maxrss * 1024
@@ -41,9 +42,11 @@ print(json.dumps({k: v for k, v in result.items() if isinstance(v, (int, float, 
 """
 
 
-def measure(agents: int, mode: str, steps: int, warmup: int, memory: str = "reuse") -> dict[str, Any]:
+def measure(
+    agents: int, mode: str, steps: int, warmup: int, memory: str = "reuse", overrides: Sequence[str] = ()
+) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(agents), mode, str(steps), str(warmup), memory],
+        [sys.executable, "-c", CHILD, str(agents), mode, str(steps), str(warmup), memory, *overrides],
         capture_output=True,
         text=True,
         timeout=3000,
@@ -53,6 +56,7 @@ def measure(agents: int, mode: str, steps: int, warmup: int, memory: str = "reus
         "agents": agents,
         "recompute_steps": mode,
         "cpu_memory": memory,
+        "overrides": list(overrides),
         **json.loads(out.strip().splitlines()[-1]),
     }
 
@@ -66,12 +70,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--cpu-memory", nargs="+", default=["reuse"], choices=["reuse", "release", "system"], help="cpu_memory values"
     )
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="key=value", help="config overrides for every run (default: none)"
+    )
     parser.add_argument("--out", default=str(RESULTS / "recompute_cpu.json"), help="JSON path")
     args = parser.parse_args(argv)
     report: dict[str, Any] = {"meta": metadata(torch.device("cpu"), argv), "results": []}
     for agents in args.agents:
         for mode, memory in itertools.product(args.modes, args.cpu_memory):
-            row = measure(agents, mode, args.steps, args.warmup, memory)
+            row = measure(agents, mode, args.steps, args.warmup, memory, args.set)
             report["results"].append(row)
             write_json(args.out, report)
             print(

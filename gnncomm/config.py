@@ -115,12 +115,12 @@ class Config:
     """Weight of the L1 communication cost (mass of non-silence symbols)."""
     vocab_weight: float = 0.05
     """Weight of the vocabulary pressure: the entropy of each step's symbol marginal over log V (the agents' symbol
-    probabilities averaged over the batch and the message positions; gnncomm.metrics.marginal_entropy). Narrows
-    the language at some cost in what messages tell; 0 turns it off."""
+    probabilities averaged over the batch and the message positions; gnncomm.metrics.marginal_entropy; logged as
+    vocab_term). Narrows the language at some cost in what messages tell; 0 turns it off."""
     vocab_align_weight: float = 0.15
     """Weight of the symbol-sharing term: the mutual information between a symbol's position in the message and
-    the symbol, over log V (gnncomm.metrics.position_information). Makes positions share one vocabulary, which
-    costs messages nothing; 0 turns it off."""
+    the symbol, over log V (gnncomm.metrics.position_information; logged as vocab_align_term). Makes positions
+    share one vocabulary, which costs messages nothing; 0 turns it off."""
     actions_learn_from: str = "reward"
     """What trains the action head: reward (only the cooperative reward, through the differentiable world; the
     language losses see the world through a detached state) or all (every loss term, the behaviour before 0.2)."""

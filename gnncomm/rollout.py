@@ -172,11 +172,11 @@ def rollout_step(
     edge_index = graph_fn(state.pos)
     seen = type(state)(*(x.detach() for x in state)) if cfg.actions_learn_from == "reward" else state
     obs = world.observe(seen, obs_noise)
-    if recompute:
-        out, agents = checkpoint(system, obs, agents, edge_index, gumbel, temperature, intervene, use_reentrant=False)
+    talk_args = (system, obs, agents, edge_index, gumbel, temperature, intervene, vocab_terms_weighted(cfg))
+    if recompute:  # the symbol marginals' softmax is recomputed too: it is [B*N, M, V] per step
+        out, agents, marginals = checkpoint(_talk, *talk_args, use_reentrant=False)
     else:
-        out, agents = system(obs, agents, edge_index, gumbel, temperature, intervene)
-    marginals = symbol_marginals(out.logits)  # [M, V]
+        out, agents, marginals = _talk(*talk_args)
     symbols = out.logits.detach().argmax(-1).flatten()  # greedy symbols [B*N*M]
     greedy_counts = out.logits.new_zeros(out.logits.size(-1), dtype=torch.float32).index_add_(
         0, symbols, torch.ones_like(symbols, dtype=torch.float32)
@@ -199,6 +199,26 @@ def rollout_step(
         attn_hub_share=concentration["hub_share"],
     )
     return StepResult(out, agents, next_state, obs, edge_index, terms)
+
+
+def vocab_terms_weighted(cfg: Config) -> bool:
+    """Whether the vocabulary terms are in the loss (otherwise they are only logged, from detached logits)."""
+    return cfg.vocab_weight > 0 or cfg.vocab_align_weight > 0
+
+
+def _talk(
+    system: CommSystem,
+    obs: Tensor,
+    agents: AgentState,
+    edge_index: Tensor,
+    gumbel: Tensor | None,
+    temperature: float | Tensor,
+    intervene: Callable[[Tensor], Tensor] | None,
+    weighted: bool,
+) -> tuple[StepOutput, AgentState, Tensor]:
+    """The agents' step and the symbol marginals ``[M, V]`` of its messages, one unit for recomputation."""
+    out, agents = system(obs, agents, edge_index, gumbel, temperature, intervene)
+    return out, agents, symbol_marginals(out.logits if weighted else out.logits.detach())
 
 
 def _requiring_grad(tensors: tuple) -> tuple:
@@ -232,7 +252,8 @@ def rollout(
         \mathcal{L} = w_r \overline{\lVert \hat{\mathbf{o}} - \mathbf{o} \rVert^2}
         + w_z \sum_t \frac{t+1}{\sum_s (s+1)} \overline{\lVert \hat{\mathbf{z}}_t - \mathbf{z}
         \rVert^2} + w_c \overline{(1 - \mathbf{s}_{\cdot,0})}
-        + \overline{w_v H(\bar{\mathbf{p}}) + w_a I(m; s)} - w_d \overline{\mathrm{reward}}
+        + \overline{w_v \frac{H(\bar{\mathbf{p}})}{\log V} + w_a \frac{I(m; s)}{\log V}}
+        - w_d \overline{\mathrm{reward}}
 
     The communication cost is the L1 mass of the non-silence symbols per position (``0..1``). The
     vocabulary terms act on the batch's symbol probabilities at each step, both over :math:`\log V`:
@@ -298,7 +319,7 @@ def rollout(
                 total[key] = total.get(key, 0.0) + value
     mean = {key: value / T for key, value in total.items() if not key.endswith("_counts")}
     batch_marginals = torch.stack(marginals)  # [T, M, V]
-    if reduce_marginals is not None:
+    if reduce_marginals is not None and vocab_terms_weighted(cfg):  # unweighted, they are only logged
         batch_marginals = reduce_marginals(batch_marginals)
     vocab = vocab_align = 0.0
     for t in range(T):  # step by step, in the order the other terms are summed
@@ -320,8 +341,8 @@ def rollout(
         "world": world_loss,
         "world_last": step.terms.world,
         "comm": mean["comm"],
-        "marginal_entropy": mean["vocab"],
-        "position_info": mean["vocab_align"],
+        "vocab_term": mean["vocab"],
+        "vocab_align_term": mean["vocab_align"],
         "reward": mean["reward"],
         "vocab_usage": usage["usage"],
         "entropy_bits": usage["entropy_bits"],

@@ -16,7 +16,6 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn
 from torch import Tensor, nn
 
 from gnncomm.agents import CommSystem
@@ -56,8 +55,8 @@ METRIC_KEYS = (
     "world",
     "world_last",
     "comm",
-    "marginal_entropy",
-    "position_info",
+    "vocab_term",
+    "vocab_align_term",
     "reward",
     "dispersion",
     "vocab_usage",
@@ -115,6 +114,22 @@ class RolloutLoss(nn.Module):
         return loss, logs
 
 
+class _SumOverRanks(torch.autograd.Function):
+    """``all_reduce(SUM)`` whose backward is the same all-reduce of the gradients."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        x = x.clone()
+        dist.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 def mean_over_ranks(x: Tensor) -> Tensor:
     """The mean of ``x`` over the DDP ranks, differentiable.
 
@@ -122,7 +137,7 @@ def mean_over_ranks(x: Tensor) -> Tensor:
     batch-level term of the loss (the vocabulary terms) gets the gradient it has in one process with the
     total batch.
     """
-    return torch.distributed.nn.functional.all_reduce(x) / dist.get_world_size()
+    return _SumOverRanks.apply(x) / dist.get_world_size()
 
 
 @dataclass
@@ -322,6 +337,7 @@ class Trainer:
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                     self._check_finite(bad)
+                    threads = torch.get_num_threads()  # those of the window that ends here
                     apply_threads(cfg, self.rt.device, self.rt.cores)  # follows what other processes use
                     now = time.perf_counter()
                     train_time += now - tick
@@ -332,6 +348,7 @@ class Trainer:
                         lr=learning_rates[self.step - 1],
                         train_time_s=train_time,
                         steps_per_s=(self.step - tick_step) / max(now - tick, 1e-9),
+                        threads=threads,
                     )
                     if (
                         self.rt.is_main
@@ -472,6 +489,7 @@ class _MetricWriter:
             *PROBE_KEYS,
             "steps_per_s",
             "train_time_s",
+            "threads",
         ]
         text = io.StringIO(newline="")  # rewritten from the history (atomically): resume continues it
         w = csv.DictWriter(text, self.fields, extrasaction="ignore")

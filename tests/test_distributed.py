@@ -129,7 +129,7 @@ def test_two_processes_match_one_process_with_the_total_batch(tmp_path):
     print(f"max |param(2 processes) - param(1 process)| after {cfg.steps} steps: {worst:.2e}")
     for one, two in zip(read_metrics(tmp_path / "single"), read_metrics(tmp_path / "ddp"), strict=True):
         # means over the whole batch; the vocabulary terms are batch-level, reduced across ranks
-        for key in ("loss", "recon", "world", "comm", "marginal_entropy", "position_info", "reward", "grad_norm"):
+        for key in ("loss", "recon", "world", "comm", "vocab_term", "vocab_align_term", "reward", "grad_norm"):
             assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-6), key
     assert Config.load(tmp_path / "ddp" / "config.json") == cfg
     # only rank 0 evaluated: the report was printed once, and the files are rank 0's

@@ -25,7 +25,8 @@ def read_metrics(run_dir):
     with open(run_dir / "metrics.csv") as fh:
         rows = list(csv.DictReader(fh))
     return [
-        {k: float(v) for k, v in row.items() if k not in ("steps_per_s", "train_time_s") and v != ""} for row in rows
+        {k: float(v) for k, v in row.items() if k not in ("steps_per_s", "train_time_s", "threads") and v != ""}
+        for row in rows
     ]
 
 

@@ -26,7 +26,7 @@ def read_metrics(run_dir):
         {
             k: float(v)
             for k, v in row.items()
-            if k not in ("steps_per_s", "train_time_s") and v != "" and not k.startswith("eval_")
+            if k not in ("steps_per_s", "train_time_s", "threads") and v != "" and not k.startswith("eval_")
         }
         for row in rows
     ]
@@ -271,3 +271,16 @@ def test_resuming_with_another_estimator_input_names_the_field(tmp_path):
     gnncomm.train(tiny(steps=2, log_every=1), tmp_path, progress=False, evaluate=False)
     with pytest.raises(CheckpointError, match="estimator_input"):
         gnncomm.train(tiny(steps=4, estimator_input="context"), tmp_path, resume=True, progress=False)
+
+
+def test_metrics_log_the_threads_each_window_ran_with(tmp_path, monkeypatch):
+    # threads=1 pins the count, so the column is known whatever the load (OMP_NUM_THREADS would make it a no-op)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        gnncomm.train(tiny(steps=4, log_every=2, threads=1), tmp_path, progress=False, evaluate=False)
+    finally:
+        torch.set_num_threads(before)
+    with open(tmp_path / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [row["threads"] for row in rows][1:] == ["1"]  # the second window ran after the first log step set 1

@@ -62,7 +62,8 @@ def symbol_marginals(logits: Tensor) -> Tensor:
             [0.2500, 0.2500, 0.2500, 0.2500]])
     """
     M, V = logits.shape[-2:]
-    return torch.softmax(logits.float().reshape(-1, M, V), dim=-1).mean(0)
+    p = torch.softmax(logits.float().reshape(-1, M, V), dim=-1)  # [n, M, V]
+    return p.mean(0) if p.size(0) else p.new_zeros(M, V)  # an empty batch gives zeros, not NaN
 
 
 def _entropy(p: Tensor) -> Tensor:
@@ -95,7 +96,7 @@ def position_information(marginals: Tensor) -> Tensor:
     :math:`\big(H(\bar{\mathbf{p}}) - \frac{1}{M} \sum_m H(\bar{\mathbf{p}}_m)\big) / \log V` for the
     per-position marginals ``[..., M, V]`` of :func:`symbol_marginals`: 0 when every position draws on the same
     symbols. A listener knows each symbol's position, so pushing this down makes positions share one
-    vocabulary without taking anything from what a message tells.
+    vocabulary without taking anything from what a message tells. Returns one value per leading index.
 
     >>> same = torch.tensor([[0.5, 0.5, 0.0, 0.0], [0.5, 0.5, 0.0, 0.0]])
     >>> round(float(position_information(same)), 3)
@@ -104,7 +105,8 @@ def position_information(marginals: Tensor) -> Tensor:
     >>> round(float(position_information(disjoint)), 3)  # log 2 / log 4
     0.5
     """
-    return (_entropy(marginals.mean(-2)) - _entropy(marginals).mean(-1)) / math.log(marginals.size(-1))
+    # >= 0 by concavity; the clamp removes rounding below it
+    return ((_entropy(marginals.mean(-2)) - _entropy(marginals).mean(-1)) / math.log(marginals.size(-1))).clamp_min(0.0)
 
 
 def attention_concentration(alpha: Tensor, receivers: Tensor, num_nodes: int) -> dict[str, Tensor]:

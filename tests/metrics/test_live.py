@@ -73,3 +73,9 @@ def test_positions_that_use_disjoint_symbols_carry_position_information_and_shar
     shared[:2, :, 1], shared[2:, :, 2] = 40.0, 40.0  # both positions say 1 or 2, equally often
     assert position_information(symbol_marginals(shared)).item() == pytest.approx(0.0, abs=1e-6)
     assert marginal_entropy(symbol_marginals(shared)).item() == pytest.approx(math.log(2) / math.log(V))
+
+
+def test_an_empty_batch_has_zero_marginals_and_no_nan():
+    marginals = symbol_marginals(torch.zeros(0, 3, 8))
+    assert marginals.shape == (3, 8) and not marginals.isnan().any()
+    assert position_information(marginals).item() == 0.0
