@@ -238,7 +238,6 @@ class Config:
         _at_least(self, "batch_size", 1)
         _at_least(self, "steps", 1)
         _at_least(self, "anneal_steps", 0)
-        self.lr_decay = self.lr_decay.strip().lower() if isinstance(self.lr_decay, str) else self.lr_decay
         _choice(self, "lr_decay", LR_DECAY_CHOICES)
         if not 0.0 <= self.lr_final <= 1.0:
             raise ValueError(f"lr_final must be in [0, 1], got {self.lr_final}")
@@ -260,11 +259,7 @@ class Config:
             self.compile, self.compile
         )
         _choice(self, "compile", COMPILE_CHOICES)
-        self.compile_mode = (
-            self.compile_mode.strip().lower() if isinstance(self.compile_mode, str) else self.compile_mode
-        )
         _choice(self, "compile_mode", COMPILE_MODES)
-        self.cpu_memory = self.cpu_memory.strip().lower() if isinstance(self.cpu_memory, str) else self.cpu_memory
         _choice(self, "cpu_memory", CPU_MEMORY_CHOICES)
         if not 0 <= self.seed <= SEED_MAX:
             raise ValueError(f"seed must be in [0, 2**63 - 1], got {self.seed}")
@@ -707,8 +702,13 @@ def _at_least(cfg: Config, name: str, low: float) -> None:
 
 
 def _choice(cfg: Config, name: str, allowed: tuple[str, ...]) -> None:
-    if getattr(cfg, name) not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(cfg, name)!r}")
+    """Normalises a string field (case, surrounding spaces) and checks it against ``allowed``."""
+    value = getattr(cfg, name)
+    if isinstance(value, str):
+        value = value.strip().lower()
+        setattr(cfg, name, value)
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
 
 
 def _topology_name(name: str, value: Any) -> str:
