@@ -75,6 +75,7 @@ class DenseMessageAttention(nn.Module):
         edge_index: Tensor,
         return_attention_weights: bool = False,
         num_agents: int | None = None,
+        symbols: Tensor | None = None,
     ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
         """As :meth:`MessageAttention.forward`; ``num_agents`` must be ``None`` or the one given at construction."""
         if num_agents is not None and num_agents != self.num_agents:
@@ -83,7 +84,8 @@ class DenseMessageAttention(nn.Module):
         N, H, C = self.num_agents, att.heads, att.head_channels
         B = x.size(0) // N
         query = att.lin_query(x).view(B, N, H, C).transpose(1, 2)  # [B, H, N, C]
-        kv = att.embed.project(message, att.lin_key_value, flatten=True).view(B, N, 2, H, C)  # as the library
+        kv = att.embed.project(message, att.lin_key_value, flatten=True, symbols=symbols)  # as the library
+        kv = kv.view(B, N, 2, H, C)
         key, value = kv.permute(2, 0, 3, 1, 4).unbind(0)  # [B, H, N, C] each
         adj = dense_adjacency(edge_index, B, N).unsqueeze(1)  # [B, 1, N, N]
         score = query @ key.transpose(-1, -2) / math.sqrt(C)  # [B, H, N, N]

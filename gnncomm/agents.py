@@ -154,14 +154,22 @@ class CommSystem(nn.Module):
                 what it said.
         """
         message, logits, (h, c) = self.encoder(obs, state.context, (state.enc_h, state.enc_c), noise, temperature)
+        # The spoken symbols let the message embeddings gather rows instead of multiplying by one-hots. An
+        # intervention may change what is heard, so heard messages then take the product with no symbols.
+        symbols = message.argmax(-1)  # [B*N, M]
         heard = message if intervene is None else intervene(message)
         context, (_, alpha) = self.attention(
-            h, heard, edge_index, return_attention_weights=True, num_agents=self.num_agents
+            h,
+            heard,
+            edge_index,
+            return_attention_weights=True,
+            num_agents=self.num_agents,
+            symbols=symbols if intervene is None else None,
         )
         action = self.action_head(torch.cat([h, context], dim=-1))
         own = obs if self.estimator_input == "context" else h
         world_pred, (wh, wc) = self.world_estimator(torch.cat([context, own], dim=-1), (state.world_h, state.world_c))
-        recon = self.decoder(message)
+        recon = self.decoder(message, symbols)
         out = StepOutput(message, logits, heard, context, action, recon, world_pred, alpha)
         return out, AgentState(h, c, wh, wc, context)
 

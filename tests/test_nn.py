@@ -379,6 +379,10 @@ def test_message_attention_bad_inputs():
         layer(x, msg, ei[0])
     with pytest.raises(TypeError, match="edge_index must be torch.long"):
         layer(x, msg, ei.int())
+    with pytest.raises(ValueError, match=r"symbols must be message.argmax\(-1\): torch.long of shape \[6, 3\]"):
+        layer(x, msg, ei, symbols=msg.argmax(-1)[:, :2])
+    with pytest.raises(ValueError, match="symbols must be message.argmax"):
+        layer(x, msg, ei, symbols=msg.argmax(-1).int())
 
 
 @pytest.mark.parametrize("flatten", [True, False])
@@ -395,3 +399,93 @@ def test_fused_symbol_projection_equals_embedding_then_linear(flatten, generator
     (g_ref,) = torch.autograd.grad(ref.pow(2).sum(), logits, retain_graph=True)
     (g_out,) = torch.autograd.grad(out.pow(2).sum(), logits)
     assert torch.allclose(g_out, g_ref, atol=1e-5)
+
+
+def grads_through(fn, logits, params):
+    """``fn()``'s output and the gradients of a fixed loss of it for ``logits`` and every parameter."""
+    out = fn()
+    weight = torch.linspace(-1, 1, out.numel()).view_as(out)
+    grads = torch.autograd.grad((out * weight).pow(2).sum(), [logits, *params], retain_graph=True)
+    return out, grads
+
+
+@pytest.mark.parametrize("flatten", [True, False, None])  # None: SymbolEmbedding.forward
+def test_symbol_lookup_equals_the_one_hot_product_with_the_same_gradients(flatten, generator):
+    from gnncomm.nn import SymbolEmbedding
+
+    embed = SymbolEmbedding(V, M, D)
+    linear = torch.nn.Linear(M * D if flatten else D, 12)
+    logits = torch.randn(9, M, V, generator=generator, requires_grad=True)
+    msg = gumbel_softmax_sample(logits, 0.7, generator=generator)
+    symbols = msg.argmax(-1)
+    params = [*embed.parameters(), *linear.parameters()] if flatten is not None else list(embed.parameters())
+
+    def run(sym):
+        if flatten is None:
+            return lambda: embed(msg, sym)
+        return lambda: embed.project(msg, linear, flatten=flatten, symbols=sym)
+
+    out_ref, grads_ref = grads_through(run(None), logits, params)
+    out, grads = grads_through(run(symbols), logits, params)
+    assert torch.allclose(out, out_ref, atol=1e-6)
+    for g, g_ref in zip(grads, grads_ref, strict=True):
+        assert torch.allclose(g, g_ref, atol=1e-5)
+    assert grads[0].abs().sum() > 0  # the straight-through sample learns through the lookup
+
+
+def test_symbol_lookup_keeps_the_symbols_not_the_message_for_the_backward(generator):
+    from gnncomm.nn import SymbolEmbedding
+
+    embed, linear = SymbolEmbedding(V, M, D), torch.nn.Linear(D, 12)
+    logits = torch.randn(50, M, V, generator=generator, requires_grad=True)
+    msg = gumbel_softmax_sample(logits, 1.0, generator=generator).detach().requires_grad_()
+
+    def saved_shapes(symbols):
+        shapes = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: shapes.append(tuple(t.shape)) or t, lambda t: t):
+            embed.project(msg, linear, flatten=False, symbols=symbols)
+        return shapes
+
+    assert (50 * M, V) in saved_shapes(None) or (50, M, V) in saved_shapes(None)  # the product keeps the message
+    kept = saved_shapes(msg.argmax(-1))
+    assert (50 * M, V) not in kept and (50, M, V) not in kept
+    assert (50 * M, 1) in kept  # the symbols
+
+
+@pytest.mark.parametrize("dense", ["never", "always"])
+def test_attention_and_decoder_with_symbols_equal_them_without(dense, generator):
+    B, N = 3, 5
+    layer = MessageAttention(D, D, V, M, heads=H, dense=dense)
+    decoder = AttentionDecoder(V, M, 6, D, heads=H, num_agents=N)
+    x = torch.randn(B * N, D, generator=generator)
+    edge_index = knn(torch.rand(B, N, 2, generator=generator), 2)
+    logits = torch.randn(B * N, M, V, generator=generator, requires_grad=True)
+    msg = gumbel_softmax_sample(logits, 1.0, generator=generator)
+    symbols = msg.argmax(-1)
+    for module, call in (
+        (layer, lambda sym: layer(x, msg, edge_index, num_agents=N, symbols=sym)),
+        (decoder, lambda sym: decoder(msg, sym)),
+    ):
+        params = list(module.parameters())
+        out_ref, grads_ref = grads_through(lambda: call(None), logits, params)  # noqa: B023 (called at once)
+        out, grads = grads_through(lambda: call(symbols), logits, params)  # noqa: B023
+        assert torch.allclose(out, out_ref, atol=1e-5)
+        for g, g_ref in zip(grads, grads_ref, strict=True):
+            assert torch.allclose(g, g_ref, atol=1e-5)
+
+
+def test_attention_with_symbols_compiles_with_zero_graph_breaks_and_equals_eager(generator):
+    layer = MessageAttention(D, D, V, M, heads=H)
+    x, msg, ei = layer_inputs(n=8)
+    symbols = msg.argmax(-1)
+    explanation = torch._dynamo.explain(layer)(x, msg, ei, symbols=symbols)
+    assert explanation.graph_break_count == 0
+    compiled = torch.compile(layer, backend="inductor")
+    msg_eager = msg.clone().requires_grad_()
+    msg_compiled = msg.clone().requires_grad_()
+    out = compiled(x, msg_compiled, ei, symbols=symbols)
+    ref = layer(x, msg_eager, ei, symbols=symbols)
+    assert torch.allclose(out, ref, atol=1e-5)
+    out.pow(2).sum().backward()
+    ref.pow(2).sum().backward()
+    assert torch.allclose(msg_compiled.grad, msg_eager.grad, atol=1e-5)

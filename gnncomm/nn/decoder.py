@@ -33,7 +33,9 @@ class AttentionDecoder(nn.Module):
         shared (bool): one output MLP for all agents, else one per agent. (default: ``True``)
 
     Shapes:
-        **input:** ``(B*A, M, V)``; **output:** ``(B*A, out_channels)``.
+        **input:** ``message (B*A, M, V)``, optional ``symbols (B*A, M)``: ``message.argmax(-1)``, long,
+        which lets the symbol embedding gather instead of multiply (see :class:`SymbolEmbedding`);
+        **output:** ``(B*A, out_channels)``.
     """
 
     def __init__(
@@ -68,10 +70,10 @@ class AttentionDecoder(nn.Module):
         self.lin_key_value.reset_parameters()
         self.mlp.reset_parameters()
 
-    def forward(self, message: Tensor) -> Tensor:
+    def forward(self, message: Tensor, symbols: Tensor | None = None) -> Tensor:
         N, M = message.size(0), self.msg_dim
         H, C = self.heads, self.hidden_channels // self.heads
-        key_value = self.embed.project(message, self.lin_key_value, flatten=False)  # [N, M, 2*H*C]
+        key_value = self.embed.project(message, self.lin_key_value, flatten=False, symbols=symbols)  # [N, M, 2*H*C]
         key, value = key_value.view(N, M, 2, H, C).unbind(2)  # [N, M, H, C]
         beta = torch.softmax((key * self.query).sum(-1) / math.sqrt(C), dim=1)  # [N, M, H]
         pooled = (beta.unsqueeze(-1) * value).sum(dim=1).reshape(N, H * C)  # [N, H*C]

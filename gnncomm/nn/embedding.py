@@ -6,6 +6,31 @@ import torch
 from torch import Tensor, nn
 
 
+class _OneHotProduct(torch.autograd.Function):
+    """``message @ table`` for ``message [R, K]`` whose hot columns are ``hot [R, S]`` (one per block of ``K / S``).
+
+    The forward gathers ``S`` rows of ``table [K, O]`` per row of ``message`` and sums them; the backward
+    gives ``message`` the gradient of the product, ``grad @ table^T``, so a straight-through sample
+    learns exactly as through the product, and ``table`` the scatter-sum of ``grad`` over the hot rows.
+    Only ``hot`` and ``table`` are kept for the backward, not the ``[R, K]`` message.
+    """
+
+    @staticmethod
+    def forward(ctx, message: Tensor, hot: Tensor, table: Tensor) -> Tensor:  # message: only for its gradient
+        ctx.save_for_backward(hot, table)
+        return table[hot].sum(1) if hot.size(1) > 1 else table[hot[:, 0]]  # [R, O]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, Tensor | None]:
+        hot, table = ctx.saved_tensors
+        grad_message = grad @ table.t() if ctx.needs_input_grad[0] else None  # [R, K]
+        grad_table = None
+        if ctx.needs_input_grad[2]:
+            rows = grad.repeat_interleave(hot.size(1), dim=0) if hot.size(1) > 1 else grad  # [R * S, O]
+            grad_table = torch.zeros_like(table).index_add_(0, hot.flatten(), rows.to(table.dtype))
+        return grad_message, None, grad_table
+
+
 class SymbolEmbedding(nn.Module):
     r"""Embeds a one-hot message so that gradients flow back through straight-through samples.
 
@@ -13,8 +38,12 @@ class SymbolEmbedding(nn.Module):
         \mathbf{e}_{m} = \mathbf{s}_{m} \mathbf{E}_{\text{sym}} + \mathbf{p}_{m},
         \qquad m = 1, \dots, M
 
-    where :math:`\mathbf{s}_m \in \{0,1\}^V` is the one-hot symbol at position :math:`m`. A matrix
-    product (not an index lookup) keeps the message differentiable.
+    where :math:`\mathbf{s}_m \in \{0,1\}^V` is the one-hot symbol at position :math:`m`. The message
+    enters as a matrix product, so gradients reach a straight-through sample. When the caller also
+    passes the message's ``symbols`` (its ``argmax(-1)``), the forward gathers the rows of the hot
+    symbols instead of multiplying by the one-hot, and the backward still gives the message the
+    product's gradient: the same result to float rounding, without the ``[N, M, V]`` product or the
+    message kept for the backward.
 
     Args:
         vocab_size (int): the vocabulary size :math:`V`.
@@ -22,7 +51,7 @@ class SymbolEmbedding(nn.Module):
         embed_dim (int): the embedding size :math:`D`.
 
     Shapes:
-        **input:** ``(N, M, V)``; **output:** ``(N, M, D)``.
+        **input:** ``message (N, M, V)``, optional ``symbols (N, M)``; **output:** ``(N, M, D)``.
     """
 
     def __init__(self, vocab_size: int, msg_dim: int, embed_dim: int) -> None:
@@ -38,10 +67,15 @@ class SymbolEmbedding(nn.Module):
         nn.init.normal_(self.symbol, std=self.embed_dim**-0.5)
         nn.init.normal_(self.position, std=self.embed_dim**-0.5)
 
-    def forward(self, message: Tensor) -> Tensor:
-        return message @ self.symbol + self.position  # [N, M, D]
+    def forward(self, message: Tensor, symbols: Tensor | None = None) -> Tensor:
+        """Embeds ``message [N, M, V]``; ``symbols [N, M]`` (long), if given, must be ``message.argmax(-1)``."""
+        if symbols is None:
+            return message @ self.symbol + self.position  # [N, M, D]
+        N, M = symbols.shape
+        out = _OneHotProduct.apply(message.view(N * M, -1), symbols.reshape(N * M, 1), self.symbol)  # [N*M, D]
+        return out.view(N, M, -1) + self.position
 
-    def project(self, message: Tensor, linear: nn.Linear, *, flatten: bool) -> Tensor:
+    def project(self, message: Tensor, linear: nn.Linear, *, flatten: bool, symbols: Tensor | None = None) -> Tensor:
         r"""``linear`` applied to the embedding, without materialising the embedding.
 
         Because the embedding is linear in the one-hot message, the projection folds into one
@@ -53,7 +87,9 @@ class SymbolEmbedding(nn.Module):
         * ``flatten=False``: equals ``linear(self(message))``, shape ``(N, M, out)``, with
           ``linear.in_features == D``.
 
-        Gradients reach ``message`` exactly as through the unfused form.
+        Gradients reach ``message`` exactly as through the unfused form. With ``symbols [N, M]``
+        (long, ``message.argmax(-1)`` of a one-hot ``message``), the product with the message becomes a
+        gather of the table's hot rows (see the class docstring).
         """
         M, D, O = self.msg_dim, self.embed_dim, linear.out_features
         bias = linear.bias if linear.bias is not None else linear.weight.new_zeros(O)
@@ -61,10 +97,17 @@ class SymbolEmbedding(nn.Module):
             weight = linear.weight.view(O, M, D)
             table = torch.einsum("vd,omd->mvo", self.symbol, weight).reshape(M * self.vocab_size, O)
             offset = self.position.reshape(M * D) @ linear.weight.t() + bias  # [O]
-            return message.flatten(1) @ table + offset  # [N, O]
+            if symbols is None:
+                return message.flatten(1) @ table + offset  # [N, O]
+            hot = symbols + torch.arange(M, device=symbols.device) * self.vocab_size  # [N, M] rows of table
+            return _OneHotProduct.apply(message.flatten(1), hot, table) + offset  # [N, O]
         table = self.symbol @ linear.weight.t()  # [V, O]
         offset = self.position @ linear.weight.t() + bias  # [M, O]
-        return message @ table + offset  # [N, M, O]
+        if symbols is None:
+            return message @ table + offset  # [N, M, O]
+        N = symbols.size(0)
+        out = _OneHotProduct.apply(message.view(N * M, -1), symbols.reshape(N * M, 1), table)  # [N*M, O]
+        return out.view(N, M, O) + offset
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.vocab_size}, {self.embed_dim}, msg_dim={self.msg_dim})"

@@ -103,7 +103,8 @@ class MessageAttention(MessagePassing):
     Shapes:
         - **input:** receiver states ``x (|V|, F_in)``, messages ``(|V|, M, V)``,
           edge indices ``(2, |E|)`` with ``edge_index[0]`` the senders; ``num_agents`` an ``int``
-          dividing ``|V|`` (dense path: ``(H, B, N, N)`` attention with ``B = |V| / N``).
+          dividing ``|V|`` (dense path: ``(H, B, N, N)`` attention with ``B = |V| / N``); optional
+          ``symbols (|V|, M)``, long.
         - **output:** ``(|V|, out_channels)``, or ``((|V|, out_channels), ((2, |E|), (|E|, H)))`` with
           ``return_attention_weights=True``.
     """
@@ -163,6 +164,7 @@ class MessageAttention(MessagePassing):
         edge_index: Tensor,
         return_attention_weights: bool = False,
         num_agents: int | None = None,
+        symbols: Tensor | None = None,
     ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
         """Attends; see the class docstring for the shapes.
 
@@ -172,12 +174,17 @@ class MessageAttention(MessagePassing):
             num_agents (int, optional): agents per episode :math:`N`, with the promise about
                 ``edge_index`` of the class docstring; what lets ``dense="auto"`` go dense.
                 (default: ``None``)
+            symbols (Tensor, optional): ``message.argmax(-1)``, when the caller has it and ``message``
+                is one-hot: the keys and values are then gathered per symbol instead of multiplied
+                out of the one-hot (:meth:`SymbolEmbedding.project`), with the same result and
+                gradients to float rounding. Not checked against ``message`` (that would read
+                values). (default: ``None``)
         """
-        self._check_inputs(x, message, edge_index, num_agents)
+        self._check_inputs(x, message, edge_index, num_agents, symbols)
         N = x.size(0)
         H, C = self.heads, self.head_channels
         query = self.lin_query(x).view(N, H, C)  # [N, H, C]
-        key_value = self.embed.project(message, self.lin_key_value, flatten=True)  # [N, 2*H*C]
+        key_value = self.embed.project(message, self.lin_key_value, flatten=True, symbols=symbols)  # [N, 2*H*C]
         key, value = key_value.view(N, 2, H, C).unbind(1)  # [N, H, C] each
         path = self.select_path(N, edge_index.size(1), num_agents)
         if path == "sparse":
@@ -210,7 +217,9 @@ class MessageAttention(MessagePassing):
             return "masked"
         return "sparse"
 
-    def _check_inputs(self, x: Tensor, message: Tensor, edge_index: Tensor, num_agents: int | None) -> None:
+    def _check_inputs(
+        self, x: Tensor, message: Tensor, edge_index: Tensor, num_agents: int | None, symbols: Tensor | None
+    ) -> None:
         # Shapes and dtypes only: static under torch.compile, so these checks cost no sync.
         if x.dim() != 2 or x.size(-1) != self.in_channels:
             raise ValueError(f"x must have shape [num_nodes, in_channels={self.in_channels}], got {list(x.shape)}")
@@ -222,6 +231,11 @@ class MessageAttention(MessagePassing):
             )
         if not message.is_floating_point():
             raise TypeError(f"message must be a floating-point one-hot tensor, got {message.dtype}")
+        if symbols is not None and (list(symbols.shape) != expected[:2] or symbols.dtype != torch.long):
+            raise ValueError(
+                f"symbols must be message.argmax(-1): torch.long of shape {expected[:2]}, "
+                f"got {symbols.dtype} of shape {list(symbols.shape)}"
+            )
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
             raise ValueError(f"edge_index must have shape [2, num_edges], got {list(edge_index.shape)}")
         if edge_index.dtype != torch.long:
