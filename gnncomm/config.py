@@ -158,7 +158,9 @@ class Config:
     for the measurements."""
     recompute_steps: str = "auto"
     """Activation checkpointing: true recomputes each step's activations in the backward pass (less memory, about
-    a third more compute, identical results); auto does so from 20,000 agents per rollout (B * N) on; false never."""
+    a third more compute, identical results); auto does so from 20,000 agents per rollout (B * N) on; false never.
+    An eager CPU run that recomputes also draws each step's Gumbel noise where it is used, instead of holding the
+    episode's (gnncomm.rollout.LazyGumbel: the same numbers)."""
     cpu_memory: str = "reuse"
     """How glibc treats freed memory on the CPU (gnncomm.runtime.set_cpu_memory): reuse keeps it for the next step
     (fastest at large populations, the most RSS), release returns every block of 1 MiB or more to the OS at once

@@ -3,6 +3,8 @@ share of them, and greedy evaluation rollouts."""
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -26,18 +28,71 @@ from gnncomm.world import World, WorldState
 GraphFn = Callable[[Tensor], Tensor]
 
 
+class LazyGumbel:
+    r"""The Gumbel noise ``[T, B * N, M, V]`` of an episode, held as one generator state per step.
+
+    Built from a generator, it records the generator's state before each step's draw and advances it
+    exactly as drawing the whole ``[T, B * N, M, V]`` tensor would, so what the generator draws next
+    does not change. ``lazy[t]`` then draws step ``t`` from its recorded state: bit for bit the ``t``-th
+    slice of :func:`~gnncomm.nn.gumbel.sample_gumbel` of the whole shape from the same generator (a CPU
+    generator draws serially), and the same tensor however often it is drawn. A rollout that recomputes
+    its steps draws each step's noise inside the recomputed unit, so no step's noise is held at all: at
+    100,000 agents an episode's noise is 640 MB. Each step's noise costs one more draw when it is
+    recomputed, and one when the generator is advanced.
+
+    Args:
+        generator (torch.Generator): the episode's generator, advanced past the noise.
+        shape (tuple): ``(T, B * N, M, V)``.
+        device: where ``lazy[t]`` is returned (it is drawn on the generator's device).
+    """
+
+    def __init__(self, generator: torch.Generator, shape: tuple[int, ...], device: torch.device | str) -> None:
+        if generator.device.type != "cpu":
+            raise ValueError(f"LazyGumbel needs a CPU generator (it draws serially), got one on {generator.device}")
+        self.shape = tuple(shape)
+        self.device = torch.device(device)
+        self.gen_device = generator.device
+        self.rows = (0, self.shape[1])
+        self.states = []
+        for _ in range(self.shape[0]):
+            self.states.append(generator.get_state())
+            torch.rand(self.shape[1:], generator=generator, device=self.gen_device)  # what sample_gumbel draws
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, t: int) -> Tensor:
+        """The noise of step ``t``, ``[rows, M, V]`` on ``device``."""
+        generator = torch.Generator(device=self.gen_device)
+        generator.set_state(self.states[t])
+        noise = sample_gumbel(self.shape[1:], generator=generator, device=self.gen_device)
+        return noise.narrow(0, *self.rows).to(self.device)
+
+    def narrow(self, dim: int, start: int, length: int) -> LazyGumbel:
+        """Rows ``start .. start + length`` of every step (``dim=1``), as :meth:`torch.Tensor.narrow` would take."""
+        if dim != 1 or not 0 <= start <= start + length <= self.rows[1]:
+            raise ValueError(f"narrow takes rows of dim 1 within [0, {self.rows[1]}], got dim={dim}, {start}+{length}")
+        view = copy.copy(self)
+        view.rows = (self.rows[0] + start, length)
+        return view
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(shape={list(self.shape)}, rows={self.rows}, device={self.device})"
+
+
 class Episode(NamedTuple):
     """All the randomness of ``B`` episodes, drawn up front so a rollout is a pure function.
 
     Attributes:
         state: the initial :class:`~gnncomm.world.WorldState`.
         obs_noise: observation noise ``[T, B, N, L]``.
-        gumbel: Gumbel noise ``[T, B * N, M, V]`` for training, ``None`` for greedy evaluation.
+        gumbel: Gumbel noise ``[T, B * N, M, V]`` for training (a tensor, or a :class:`LazyGumbel` that
+            draws each step when it is needed), ``None`` for greedy evaluation.
     """
 
     state: WorldState
     obs_noise: Tensor
-    gumbel: Tensor | None
+    gumbel: Tensor | LazyGumbel | None
 
 
 class Trace(NamedTuple):
@@ -57,23 +112,26 @@ def sample_episode(
     generator: torch.Generator,
     device: torch.device | str,
     training: bool = True,
+    lazy_gumbel: bool = False,
 ) -> Episode:
     """Draws initial states and every noise tensor of ``batch_size`` episodes from ``generator``.
 
     Drawn on the generator's device (the CPU for a CPU generator) and moved to ``device``, so a
-    run's randomness does not depend on where it trains.
+    run's randomness does not depend on where it trains. With ``lazy_gumbel``, the Gumbel noise is a
+    :class:`LazyGumbel`, the same numbers drawn step by step when they are needed.
     """
     gen_device = generator.device
     state = world.reset(batch_size, generator=generator, device=gen_device)
     T = cfg.timesteps
     obs_noise = world.sample_noise(T, batch_size, generator=generator, device=gen_device)
+    shape = (T, batch_size * cfg.num_agents, cfg.msg_dim, cfg.vocab_size)
+    move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
     gumbel = None
-    if training:
-        gumbel = sample_gumbel(
-            (T, batch_size * cfg.num_agents, cfg.msg_dim, cfg.vocab_size), generator=generator, device=gen_device
-        )
-    move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
-    return Episode(type(state)(*map(move, state)), move(obs_noise), move(gumbel))
+    if training and lazy_gumbel:
+        gumbel = LazyGumbel(generator, shape, device)
+    elif training:
+        gumbel = move(sample_gumbel(shape, generator=generator, device=gen_device))
+    return Episode(type(state)(*map(move, state)), move(obs_noise), gumbel)
 
 
 def make_graph_fn(
@@ -151,7 +209,7 @@ def rollout_step(
     agents: AgentState,
     latent: Tensor,
     obs_noise: Tensor,
-    gumbel: Tensor | None,
+    gumbel: Tensor | Callable[[], Tensor] | None,
     temperature: float | Tensor,
     intervene: Callable[[Tensor], Tensor] | None = None,
     act: Callable[[Tensor], Tensor] | None = None,
@@ -164,7 +222,8 @@ def rollout_step(
 
     Args:
         state: the world before the step; ``latent`` its latent per agent ``[B * N, L]``.
-        obs_noise: ``[B, N, L]``; ``gumbel``: ``[B * N, M, V]`` or ``None`` (greedy).
+        obs_noise: ``[B, N, L]``; ``gumbel``: ``[B * N, M, V]``, ``None`` (greedy), or a function that
+            draws it inside the step (inside the recomputed unit, so it is drawn again instead of kept).
         act: ``action -> action`` replacing the actions that move the world.
         recompute: keep only the step's inputs for the backward pass, which runs the step again.
     """
@@ -211,12 +270,14 @@ def _talk(
     obs: Tensor,
     agents: AgentState,
     edge_index: Tensor,
-    gumbel: Tensor | None,
+    gumbel: Tensor | Callable[[], Tensor] | None,
     temperature: float | Tensor,
     intervene: Callable[[Tensor], Tensor] | None,
     weighted: bool,
 ) -> tuple[StepOutput, AgentState, Tensor]:
     """The agents' step and the symbol marginals ``[M, V]`` of its messages, one unit for recomputation."""
+    if callable(gumbel):
+        gumbel = gumbel()
     out, agents = system(obs, agents, edge_index, gumbel, temperature, intervene)
     return out, agents, symbol_marginals(out.logits if weighted else out.logits.detach())
 
@@ -300,7 +361,10 @@ def rollout(
     for t in range(T):
         if torch.is_grad_enabled():  # every step shows torch.compile the same autograd signature: one graph for all T
             state, agents = _requiring_grad(state), _requiring_grad(agents)
-        noise = None if episode.gumbel is None else episode.gumbel[t]
+        if isinstance(episode.gumbel, LazyGumbel) and recompute:  # drawn in the recomputed unit, never kept
+            noise = functools.partial(episode.gumbel.__getitem__, t)
+        else:
+            noise = None if episode.gumbel is None else episode.gumbel[t]
         act_t = None if act is None else (lambda action, t=t: act(action, t))
         step = step_fn(
             system, world, graph_fn, cfg, state, agents, latent, episode.obs_noise[t], noise, temperature,

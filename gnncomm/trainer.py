@@ -29,6 +29,7 @@ from gnncomm.rollout import (
     evaluate_rollout,
     make_graph_fn,
     no_actions,
+    recompute_steps,
     rollout,
     rollout_step,
     sample_episode,
@@ -287,9 +288,17 @@ class Trainer:
         return logs
 
     def next_episode(self) -> Episode:
-        full = sample_episode(
-            self.world, self.cfg, self.cfg.batch_size, generator=self.generator, device=self.rt.device
+        # An eager CPU rollout that recomputes its steps draws each step's Gumbel noise where it recomputes it,
+        # instead of holding the episode's (the same numbers); a compiled step takes its noise as an input.
+        lazy = (
+            self.generator.device.type == "cpu"
+            and not self.rt.compile
+            and recompute_steps(self.cfg, self.local_batch * self.cfg.num_agents)
         )
+        full = sample_episode(
+            self.world, self.cfg, self.cfg.batch_size, generator=self.generator, device=self.rt.device,
+            lazy_gumbel=lazy,
+        )  # fmt: skip
         lo, b, N = self.rt.rank * self.local_batch, self.local_batch, self.cfg.num_agents
         take = lambda t, dim=0, n=1: t.narrow(dim, lo * n, b * n)  # noqa: E731  (a view: drawn on the device)
         state = type(full.state)(*map(take, full.state))  # every state field is [B, ...]

@@ -1,12 +1,16 @@
 """gnncomm.rollout: episodes, the losses of a rollout, activation recomputation and the action hooks."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from gnncomm import CommSystem, Config
 from gnncomm.config import PRESETS
+from gnncomm.nn.gumbel import sample_gumbel
 from gnncomm.rollout import (
     RECOMPUTE_MIN_AGENTS,
+    LazyGumbel,
     make_graph_fn,
     no_actions,
     random_actions,
@@ -40,6 +44,52 @@ def test_recomputing_steps_gives_the_same_loss_and_every_gradient(shared):
     assert a.keys() == b.keys() and len(a) > 10
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-6, atol=1e-8, msg=name)
+
+
+def test_lazy_gumbel_draws_the_full_tensor_step_by_step_and_leaves_the_generator_where_it_would():
+    shape = (4, 12, 3, 7)
+    full_gen, lazy_gen = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    full = sample_gumbel(shape, generator=full_gen)
+    lazy = LazyGumbel(lazy_gen, shape, "cpu")
+    assert len(lazy) == 4 and repr(lazy) == "LazyGumbel(shape=[4, 12, 3, 7], rows=(0, 12), device=cpu)"
+    assert torch.equal(torch.rand(5, generator=full_gen), torch.rand(5, generator=lazy_gen))
+    for t in (2, 0, 3, 1, 2):  # any order, any number of times
+        assert torch.equal(lazy[t], full[t])
+    rows = lazy.narrow(1, 3, 6).narrow(1, 2, 4)  # as the trainer takes a rank's share, twice
+    assert torch.equal(rows[1], full[1].narrow(0, 5, 4))
+    with pytest.raises(ValueError, match="narrow takes rows of dim 1 within"):
+        lazy.narrow(1, 10, 5)
+
+
+@pytest.mark.parametrize("recompute", ["false", "true"])
+def test_a_lazy_episode_gives_the_same_loss_and_gradients_and_is_drawn_again_when_recomputed(recompute, monkeypatch):
+    calls = []
+    draw = LazyGumbel.__getitem__
+    monkeypatch.setattr(LazyGumbel, "__getitem__", lambda self, t: calls.append(t) or draw(self, t))
+    results = {}
+    for lazy in (False, True):
+        cfg, world, system, _, graph_fn = setup(recompute_steps=recompute)
+        generator = torch.Generator().manual_seed(1)
+        episode = sample_episode(world, cfg, 6, generator=generator, device="cpu", lazy_gumbel=lazy)
+        assert isinstance(episode.gumbel, LazyGumbel) == lazy
+        loss, _, _ = rollout(system, world, episode, graph_fn, cfg, 1.5)
+        forward_calls = len(calls)
+        loss.backward()
+        grads = {n: p.grad for n, p in system.named_parameters() if p.grad is not None}
+        results[lazy] = (loss.detach(), grads, torch.rand(3, generator=generator))
+    (loss_a, a, next_a), (loss_b, b, next_b) = results[False], results[True]
+    assert torch.equal(loss_a, loss_b) and torch.equal(next_a, next_b)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-6, atol=1e-8, msg=name)
+    T = cfg.timesteps
+    # Recomputed, each step's noise is drawn again in the backward instead of being kept.
+    assert forward_calls == T and len(calls) == (2 * T if recompute == "true" else T)
+
+
+def test_lazy_gumbel_refuses_a_generator_that_does_not_draw_serially():
+    cuda_like = SimpleNamespace(device=torch.device("cuda", 0))  # only its device is read before the check
+    with pytest.raises(ValueError, match="LazyGumbel needs a CPU generator"):
+        LazyGumbel(cuda_like, (2, 3, 4, 5), "cpu")
 
 
 def test_recompute_auto_switches_on_at_the_documented_size():
