@@ -53,7 +53,7 @@ class LazyGumbel:
         self.device = torch.device(device)
         self.gen_device = generator.device
         self.rows = (0, self.shape[1])
-        self.states = []
+        self.states: list[Tensor] = []
         for _ in range(self.shape[0]):
             self.states.append(generator.get_state())
             torch.rand(self.shape[1:], generator=generator, device=self.gen_device)  # what sample_gumbel draws
