@@ -81,14 +81,16 @@ def test_same_seed_gives_identical_metrics(tmp_path):
     assert read_metrics(tmp_path / "a") == read_metrics(tmp_path / "b")
 
 
-def test_recomputed_training_draws_lazy_noise_and_logs_what_keeping_every_activation_logs(tmp_path, monkeypatch):
+def test_recomputing_with_release_draws_lazy_noise_and_logs_what_keeping_every_activation_logs(tmp_path, monkeypatch):
     episodes = []
     sample = trainer_mod.sample_episode
     monkeypatch.setattr(trainer_mod, "sample_episode", lambda *a, **k: episodes.append(k) or sample(*a, **k))
-    for mode in ("false", "true"):
-        gnncomm.train(tiny(steps=6, log_every=3, recompute_steps=mode), tmp_path / mode, progress=False, evaluate=False)
-    assert [k["lazy_gumbel"] for k in episodes] == [False] * 6 + [True] * 6
-    assert read_metrics(tmp_path / "false") == read_metrics(tmp_path / "true")
+    runs = {"kept": ("false", "release"), "reused": ("true", "reuse"), "lazy": ("true", "release")}
+    for name, (recompute, memory) in runs.items():
+        cfg = tiny(steps=6, log_every=3, recompute_steps=recompute, cpu_memory=memory)
+        gnncomm.train(cfg, tmp_path / name, progress=False, evaluate=False)
+    assert [k["lazy_gumbel"] for k in episodes] == [False] * 12 + [True] * 6
+    assert read_metrics(tmp_path / "kept") == read_metrics(tmp_path / "reused") == read_metrics(tmp_path / "lazy")
 
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", None])
