@@ -21,7 +21,7 @@ from gnncomm.metrics.live import (
     symbol_marginals,
     symbol_usage,
 )
-from gnncomm.nn.gumbel import sample_gumbel
+from gnncomm.nn.gumbel import gumbel_from_uniform_, sample_gumbel
 from gnncomm.topology import batch_edge_index, build_topology, is_dynamic, knn
 from gnncomm.world import World, WorldState
 
@@ -38,7 +38,8 @@ class LazyGumbel:
     generator draws serially), and the same tensor however often it is drawn. A rollout that recomputes
     its steps draws each step's noise inside the recomputed unit, so no step's noise is held at all: at
     100,000 agents an episode's noise is 640 MB. Each step's noise costs one more draw when it is
-    recomputed, and one when the generator is advanced.
+    recomputed, and one when the generator is advanced (of all ``B * N`` rows, even for one rank's
+    :meth:`narrow`: the generator draws them in sequence).
 
     Args:
         generator (torch.Generator): the episode's generator, advanced past the noise.
@@ -65,8 +66,10 @@ class LazyGumbel:
         """The noise of step ``t``, ``[rows, M, V]`` on ``device``."""
         generator = torch.Generator(device=self.gen_device)
         generator.set_state(self.states[t])
-        noise = sample_gumbel(self.shape[1:], generator=generator, device=self.gen_device)
-        return noise.narrow(0, *self.rows).to(self.device)
+        u = torch.rand(self.shape[1:], generator=generator, device=self.gen_device)  # every row, as the full draw
+        if self.rows != (0, self.shape[1]):  # one rank's rows: transform only those, in a buffer of their own
+            u = u.narrow(0, *self.rows).clone()
+        return gumbel_from_uniform_(u).to(self.device)
 
     def narrow(self, dim: int, start: int, length: int) -> LazyGumbel:
         """Rows ``start .. start + length`` of every step (``dim=1``), as :meth:`torch.Tensor.narrow` would take."""
@@ -223,7 +226,8 @@ def rollout_step(
     Args:
         state: the world before the step; ``latent`` its latent per agent ``[B * N, L]``.
         obs_noise: ``[B, N, L]``; ``gumbel``: ``[B * N, M, V]``, ``None`` (greedy), or a function that
-            draws it inside the step (inside the recomputed unit, so it is drawn again instead of kept).
+            draws it inside the step (inside the recomputed unit, so it is drawn again instead of kept;
+            eager steps only: a generator's draw would break a compiled graph).
         act: ``action -> action`` replacing the actions that move the world.
         recompute: keep only the step's inputs for the backward pass, which runs the step again.
     """

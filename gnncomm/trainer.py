@@ -25,6 +25,7 @@ from gnncomm.interventions import silence
 from gnncomm.rollout import (
     EVAL_SEED_OFFSET,
     Episode,
+    LazyGumbel,
     capped_episodes,
     evaluate_rollout,
     make_graph_fn,
@@ -105,7 +106,7 @@ class RolloutLoss(nn.Module):
         return True
 
     def forward(
-        self, state: Any, obs_noise: Tensor, gumbel: Tensor, temperature: Tensor
+        self, state: Any, obs_noise: Tensor, gumbel: Tensor | LazyGumbel, temperature: Tensor
     ) -> tuple[Tensor, dict[str, Tensor]]:
         episode = Episode(state, obs_noise, gumbel)
         loss, logs, _ = rollout(

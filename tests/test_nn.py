@@ -379,9 +379,9 @@ def test_message_attention_bad_inputs():
         layer(x, msg, ei[0])
     with pytest.raises(TypeError, match="edge_index must be torch.long"):
         layer(x, msg, ei.int())
-    with pytest.raises(ValueError, match=r"symbols must be message.argmax\(-1\): torch.long of shape \[6, 3\]"):
+    with pytest.raises(ValueError, match=r"symbols must be message.argmax\(-1\), of shape \[6, 3\], got \[6, 2\]"):
         layer(x, msg, ei, symbols=msg.argmax(-1)[:, :2])
-    with pytest.raises(ValueError, match="symbols must be message.argmax"):
+    with pytest.raises(TypeError, match=r"symbols must be message.argmax\(-1\), torch.long, got torch.int32"):
         layer(x, msg, ei, symbols=msg.argmax(-1).int())
 
 
@@ -433,6 +433,49 @@ def test_symbol_lookup_equals_the_one_hot_product_with_the_same_gradients(flatte
     assert grads[0].abs().sum() > 0  # the straight-through sample learns through the lookup
 
 
+@pytest.mark.parametrize("n, msg_dim", [(0, 3), (5, 1), (6, 3)])
+def test_symbol_lookup_takes_empty_batches_one_position_and_non_contiguous_messages(n, msg_dim, generator):
+    from gnncomm.nn import SymbolEmbedding
+
+    embed = SymbolEmbedding(V, msg_dim, D)
+    logits = torch.randn(msg_dim, n, V, generator=generator, requires_grad=True)
+    msg = gumbel_softmax_sample(logits, 1.0, generator=generator).transpose(0, 1)  # [n, M, V], not contiguous
+    symbols = msg.argmax(-1)
+    for flatten in (True, False):
+        linear = torch.nn.Linear(msg_dim * D if flatten else D, 12)
+        out = embed.project(msg, linear, flatten=flatten, symbols=symbols)
+        ref = embed.project(msg.contiguous(), linear, flatten=flatten)
+        assert out.shape == ref.shape and torch.allclose(out, ref, atol=1e-6)
+        (g,) = torch.autograd.grad(out.pow(2).sum(), logits, retain_graph=True)
+        (g_ref,) = torch.autograd.grad(ref.pow(2).sum(), logits, retain_graph=True)
+        assert torch.allclose(g, g_ref, atol=1e-5)
+    assert torch.allclose(embed(msg, symbols), embed(msg), atol=1e-6)
+
+
+def test_symbol_lookup_under_bf16_autocast_is_as_close_to_float32_as_the_product(generator):
+    from gnncomm.nn import SymbolEmbedding
+
+    embed, linear = SymbolEmbedding(V, M, D), torch.nn.Linear(M * D, 12)
+    msg = one_hot_messages(2000, generator).requires_grad_()  # hundreds of rows per symbol to sum up
+
+    def run(symbols, amp):
+        embed.zero_grad(), linear.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            out = embed.project(msg, linear, flatten=True, symbols=symbols)
+        (grad_msg,) = torch.autograd.grad(out.float().pow(2).sum(), msg, retain_graph=True)
+        out.float().pow(2).sum().backward()
+        return [out.detach().float(), grad_msg, embed.symbol.grad.clone(), linear.weight.grad.clone()]
+
+    reference = run(None, amp=False)
+    errors = {}
+    for name, symbols in (("product", None), ("lookup", msg.argmax(-1))):
+        result = run(symbols, amp=True)
+        assert result[2].dtype == torch.float32
+        errors[name] = [float((r - ref).norm() / ref.norm()) for r, ref in zip(result, reference, strict=True)]
+    for lookup, product in zip(errors["lookup"], errors["product"], strict=True):
+        assert 0 < lookup < 1.5 * product + 1e-4  # bf16 rounding, no worse than the product's
+
+
 def test_symbol_lookup_keeps_the_symbols_not_the_message_for_the_backward(generator):
     from gnncomm.nn import SymbolEmbedding
 
@@ -474,18 +517,23 @@ def test_attention_and_decoder_with_symbols_equal_them_without(dense, generator)
             assert torch.allclose(g, g_ref, atol=1e-5)
 
 
-def test_attention_with_symbols_compiles_with_zero_graph_breaks_and_equals_eager(generator):
+def test_attention_and_decoder_with_symbols_compile_with_zero_graph_breaks_and_equal_eager(generator):
     layer = MessageAttention(D, D, V, M, heads=H)
+    decoder = AttentionDecoder(V, M, 6, D, heads=H)
     x, msg, ei = layer_inputs(n=8)
     symbols = msg.argmax(-1)
-    explanation = torch._dynamo.explain(layer)(x, msg, ei, symbols=symbols)
-    assert explanation.graph_break_count == 0
-    compiled = torch.compile(layer, backend="inductor")
-    msg_eager = msg.clone().requires_grad_()
-    msg_compiled = msg.clone().requires_grad_()
-    out = compiled(x, msg_compiled, ei, symbols=symbols)
-    ref = layer(x, msg_eager, ei, symbols=symbols)
-    assert torch.allclose(out, ref, atol=1e-5)
-    out.pow(2).sum().backward()
-    ref.pow(2).sum().backward()
-    assert torch.allclose(msg_compiled.grad, msg_eager.grad, atol=1e-5)
+    calls = {
+        layer: lambda fn, message: fn(x, message, ei, symbols=symbols),
+        decoder: lambda fn, message: fn(message, symbols=symbols),
+    }
+    for module, call in calls.items():
+        assert call(torch._dynamo.explain(module), msg).graph_break_count == 0
+        runs = []
+        for fn in (module, torch.compile(module, backend="inductor")):
+            module.zero_grad(set_to_none=True)
+            message = msg.clone().requires_grad_()
+            out = call(fn, message)
+            out.pow(2).sum().backward()
+            runs.append([out.detach(), message.grad, *(p.grad for p in module.parameters())])
+        for a, b in zip(*runs, strict=True):
+            assert torch.allclose(a, b, atol=1e-5)

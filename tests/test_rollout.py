@@ -57,6 +57,7 @@ def test_lazy_gumbel_draws_the_full_tensor_step_by_step_and_leaves_the_generator
         assert torch.equal(lazy[t], full[t])
     rows = lazy.narrow(1, 3, 6).narrow(1, 2, 4)  # as the trainer takes a rank's share, twice
     assert torch.equal(rows[1], full[1].narrow(0, 5, 4))
+    assert rows[1].untyped_storage().nbytes() == 4 * 3 * 7 * 4  # a rank keeps its rows only
     with pytest.raises(ValueError, match="narrow takes rows of dim 1 within"):
         lazy.narrow(1, 10, 5)
 

@@ -85,6 +85,7 @@ def test_recomputing_with_release_draws_lazy_noise_and_logs_what_keeping_every_a
     episodes = []
     sample = trainer_mod.sample_episode
     monkeypatch.setattr(trainer_mod, "sample_episode", lambda *a, **k: episodes.append(k) or sample(*a, **k))
+    monkeypatch.setattr("gnncomm.runtime.set_cpu_memory", lambda mode: False)  # glibc's settings are process-wide
     runs = {"kept": ("false", "release"), "reused": ("true", "reuse"), "lazy": ("true", "release")}
     for name, (recompute, memory) in runs.items():
         cfg = tiny(steps=6, log_every=3, recompute_steps=recompute, cpu_memory=memory)

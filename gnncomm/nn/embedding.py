@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -9,25 +11,31 @@ from torch import Tensor, nn
 class _OneHotProduct(torch.autograd.Function):
     """``message @ table`` for ``message [R, K]`` whose hot columns are ``hot [R, S]`` (one per block of ``K / S``).
 
-    The forward gathers ``S`` rows of ``table [K, O]`` per row of ``message`` and sums them; the backward
-    gives ``message`` the gradient of the product, ``grad @ table^T``, so a straight-through sample
-    learns exactly as through the product, and ``table`` the scatter-sum of ``grad`` over the hot rows.
-    Only ``hot`` and ``table`` are kept for the backward, not the ``[R, K]`` message.
+    The forward gathers ``S`` rows of ``table [K, O]`` per row of ``message`` and adds them up, position
+    by position (no ``[R, S, O]`` temporary); the backward gives ``message`` the gradient of the product,
+    ``grad @ table^T``, so a straight-through sample learns exactly as through the product, and ``table``
+    the scatter-sum of ``grad`` over the hot rows, accumulated in float32 whatever the table's dtype (as a
+    matrix product accumulates). Only ``hot`` and ``table`` are kept for the backward, not the message.
     """
 
     @staticmethod
-    def forward(ctx, message: Tensor, hot: Tensor, table: Tensor) -> Tensor:  # message: only for its gradient
+    def forward(ctx: Any, message: Tensor, hot: Tensor, table: Tensor) -> Tensor:  # message: only for its gradient
         ctx.save_for_backward(hot, table)
-        return table[hot].sum(1) if hot.size(1) > 1 else table[hot[:, 0]]  # [R, O]
+        out = table[hot[:, 0]]  # [R, O]
+        for s in range(1, hot.size(1)):
+            out += table[hot[:, s]]
+        return out
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, Tensor | None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None, Tensor | None]:
         hot, table = ctx.saved_tensors
         grad_message = grad @ table.t() if ctx.needs_input_grad[0] else None  # [R, K]
         grad_table = None
         if ctx.needs_input_grad[2]:
-            rows = grad.repeat_interleave(hot.size(1), dim=0) if hot.size(1) > 1 else grad  # [R * S, O]
-            grad_table = torch.zeros_like(table).index_add_(0, hot.flatten(), rows.to(table.dtype))
+            acc = torch.zeros(table.shape, dtype=torch.float32, device=table.device)  # [K, O]
+            for s in range(hot.size(1)):  # the positions' rows of the table are disjoint
+                acc.index_add_(0, hot[:, s], grad.float())
+            grad_table = acc.to(table.dtype)
         return grad_message, None, grad_table
 
 
@@ -42,8 +50,8 @@ class SymbolEmbedding(nn.Module):
     enters as a matrix product, so gradients reach a straight-through sample. When the caller also
     passes the message's ``symbols`` (its ``argmax(-1)``), the forward gathers the rows of the hot
     symbols instead of multiplying by the one-hot, and the backward still gives the message the
-    product's gradient: the same result to float rounding, without the ``[N, M, V]`` product or the
-    message kept for the backward.
+    product's gradient: the same result to float rounding, without multiplying by the ``[N, M, V]``
+    message or keeping it for the backward.
 
     Args:
         vocab_size (int): the vocabulary size :math:`V`.
@@ -71,9 +79,9 @@ class SymbolEmbedding(nn.Module):
         """Embeds ``message [N, M, V]``; ``symbols [N, M]`` (long), if given, must be ``message.argmax(-1)``."""
         if symbols is None:
             return message @ self.symbol + self.position  # [N, M, D]
-        N, M = symbols.shape
-        out = _OneHotProduct.apply(message.view(N * M, -1), symbols.reshape(N * M, 1), self.symbol)  # [N*M, D]
-        return out.view(N, M, -1) + self.position
+        N, M, V = message.shape
+        out = _OneHotProduct.apply(message.reshape(N * M, V), symbols.reshape(N * M, 1), self.symbol)  # [N*M, D]
+        return out.view(N, M, self.embed_dim) + self.position
 
     def project(self, message: Tensor, linear: nn.Linear, *, flatten: bool, symbols: Tensor | None = None) -> Tensor:
         r"""``linear`` applied to the embedding, without materialising the embedding.
@@ -105,9 +113,9 @@ class SymbolEmbedding(nn.Module):
         offset = self.position @ linear.weight.t() + bias  # [M, O]
         if symbols is None:
             return message @ table + offset  # [N, M, O]
-        N = symbols.size(0)
-        out = _OneHotProduct.apply(message.view(N * M, -1), symbols.reshape(N * M, 1), table)  # [N*M, O]
-        return out.view(N, M, O) + offset
+        N = message.size(0)
+        out = _OneHotProduct.apply(message.reshape(N * M, self.vocab_size), symbols.reshape(N * M, 1), table)
+        return out.view(N, M, O) + offset  # [N, M, O]
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.vocab_size}, {self.embed_dim}, msg_dim={self.msg_dim})"

@@ -22,10 +22,20 @@ def sample_gumbel(
     >>> g.shape
     torch.Size([2, 3])
     """
-    tiny = torch.finfo(dtype).tiny
-    g = torch.rand(shape, generator=generator, device=device, dtype=dtype)  # u
     # In place, one buffer: at 100,000 agents the noise of an episode alone is 640 MB.
-    return g.clamp_min_(tiny).log_().neg_().clamp_min_(tiny).log_().neg_()  # -log(-log u)
+    return gumbel_from_uniform_(torch.rand(shape, generator=generator, device=device, dtype=dtype))
+
+
+def gumbel_from_uniform_(u: Tensor) -> Tensor:
+    r"""Turns uniform draws :math:`u \in [0, 1)` into Gumbel noise :math:`-\log(-\log u)`, in place; returns ``u``.
+
+    :func:`sample_gumbel` is ``gumbel_from_uniform_(torch.rand(shape, generator=...))``.
+
+    >>> gumbel_from_uniform_(torch.tensor([0.5]))
+    tensor([0.3665])
+    """
+    tiny = torch.finfo(u.dtype).tiny
+    return u.clamp_min_(tiny).log_().neg_().clamp_min_(tiny).log_().neg_()  # -log(-log u)
 
 
 def gumbel_softmax_sample(

@@ -231,11 +231,10 @@ class MessageAttention(MessagePassing):
             )
         if not message.is_floating_point():
             raise TypeError(f"message must be a floating-point one-hot tensor, got {message.dtype}")
-        if symbols is not None and (list(symbols.shape) != expected[:2] or symbols.dtype != torch.long):
-            raise ValueError(
-                f"symbols must be message.argmax(-1): torch.long of shape {expected[:2]}, "
-                f"got {symbols.dtype} of shape {list(symbols.shape)}"
-            )
+        if symbols is not None and list(symbols.shape) != expected[:2]:
+            raise ValueError(f"symbols must be message.argmax(-1), of shape {expected[:2]}, got {list(symbols.shape)}")
+        if symbols is not None and symbols.dtype != torch.long:
+            raise TypeError(f"symbols must be message.argmax(-1), torch.long, got {symbols.dtype}")
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
             raise ValueError(f"edge_index must have shape [2, num_edges], got {list(edge_index.shape)}")
         if edge_index.dtype != torch.long:
