@@ -291,7 +291,7 @@ class Trainer:
     def next_episode(self) -> Episode:
         # For the smallest peak (cpu_memory=release), an eager CPU rollout that recomputes its steps draws each
         # step's Gumbel noise where it recomputes it instead of holding the episode's: the same numbers, for two
-        # more draws per step (10 % of a 100,000-agent step). A compiled step takes its noise as an input.
+        # more draws per step (12-15 % of a 100,000-agent step). A compiled step takes its noise as an input.
         lazy = (
             self.cfg.cpu_memory == "release"
             and self.generator.device.type == "cpu"
