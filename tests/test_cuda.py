@@ -129,3 +129,35 @@ def test_swarm_world_keeps_its_view_mask_on_the_device_and_observes_as_on_the_cp
     torch.testing.assert_close(world.observe(on_gpu).cpu(), world.observe(state))
     world.view_mask = world.view_mask.flip(0)  # a replaced mask is never read from the stale copy
     torch.testing.assert_close(world.observe(on_gpu).cpu(), world.observe(state))
+
+
+def test_symbol_lookup_on_cuda_is_as_close_to_float32_under_bf16_as_the_product_and_makes_no_host_sync():
+    from gnncomm.nn import SymbolEmbedding
+
+    torch.manual_seed(0)
+    V, M, D = 16, 4, 32
+    embed, linear = SymbolEmbedding(V, M, D).cuda(), torch.nn.Linear(M * D, 24).cuda()
+    # thousands of rows per symbol: a bf16 scatter-add (atomics in the storage dtype) would drift visibly
+    msg = torch.nn.functional.one_hot(torch.randint(0, V, (20_000, M)), V).float().cuda().requires_grad_()
+
+    def run(symbols, amp):
+        embed.zero_grad(), linear.zero_grad()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            out = embed.project(msg, linear, flatten=True, symbols=symbols)
+        out.float().pow(2).mean().backward()
+        return [embed.symbol.grad.clone(), linear.weight.grad.clone()]
+
+    reference = run(None, amp=False)
+    errors = {}
+    for name, symbols in (("product", None), ("lookup", msg.argmax(-1))):
+        errors[name] = [float((r - ref).norm() / ref.norm()) for r, ref in zip(run(symbols, True), reference)]
+    for lookup, product in zip(errors["lookup"], errors["product"]):
+        assert lookup < 3 * product + 1e-3  # the lookup rounds each position's add; a bf16 scatter-add drifts far more
+    symbols = msg.argmax(-1)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        embed.project(msg, linear, flatten=True, symbols=symbols).sum().backward()
+        embed.project(msg, linear, flatten=False, symbols=symbols).sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
