@@ -39,6 +39,13 @@ class _OneHotProduct(torch.autograd.Function):
         return grad_message, None, grad_table
 
 
+def _per_position(message: Tensor, symbols: Tensor, table: Tensor) -> Tensor:
+    """``message @ table``, ``[N, M, O]``, for a one-hot ``message [N, M, V]`` whose ``argmax(-1)`` is ``symbols``."""
+    N, M, V = message.shape
+    out = _OneHotProduct.apply(message.reshape(N * M, V), symbols.reshape(N * M, 1), table)  # [N*M, O]
+    return out.view(N, M, table.size(1))
+
+
 class SymbolEmbedding(nn.Module):
     r"""Embeds a one-hot message so that gradients flow back through straight-through samples.
 
@@ -79,9 +86,7 @@ class SymbolEmbedding(nn.Module):
         """Embeds ``message [N, M, V]``; ``symbols [N, M]`` (long), if given, must be ``message.argmax(-1)``."""
         if symbols is None:
             return message @ self.symbol + self.position  # [N, M, D]
-        N, M, V = message.shape
-        out = _OneHotProduct.apply(message.reshape(N * M, V), symbols.reshape(N * M, 1), self.symbol)  # [N*M, D]
-        return out.view(N, M, self.embed_dim) + self.position
+        return _per_position(message, symbols, self.symbol) + self.position  # [N, M, D]
 
     def project(self, message: Tensor, linear: nn.Linear, *, flatten: bool, symbols: Tensor | None = None) -> Tensor:
         r"""``linear`` applied to the embedding, without materialising the embedding.
@@ -113,9 +118,7 @@ class SymbolEmbedding(nn.Module):
         offset = self.position @ linear.weight.t() + bias  # [M, O]
         if symbols is None:
             return message @ table + offset  # [N, M, O]
-        N = message.size(0)
-        out = _OneHotProduct.apply(message.reshape(N * M, self.vocab_size), symbols.reshape(N * M, 1), table)
-        return out.view(N, M, O) + offset  # [N, M, O]
+        return _per_position(message, symbols, table) + offset  # [N, M, O]
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.vocab_size}, {self.embed_dim}, msg_dim={self.msg_dim})"
