@@ -10,6 +10,8 @@ from torch import Tensor, nn
 
 from gnncomm.config import Config
 from gnncomm.nn import ActionHead, AgentLinear, AttentionDecoder, LSTMEncoder, MessageAttention, WorldEstimator
+from gnncomm.world import World
+from gnncomm.world import action_dim as world_action_dim
 
 ESTIMATOR_INPUTS = ("context", "encoder")
 """What the world estimator reads beside the heard context: the raw observation, or the encoder's state."""
@@ -62,7 +64,7 @@ class CommSystem(nn.Module):
     Args:
         num_agents (int): agents per episode :math:`N`.
         obs_dim (int): observation size.
-        latent_dim (int): world latent size.
+        latent_dim (int): world latent size; 0 for a task without a hidden state (no world estimator).
         vocab_size, msg_dim, heads, hidden_dim: the language and widths.
         shared (bool): share parameters across agents. (default: ``True``)
         agent_embedding_dim (int): agent-id embedding with shared parameters. (default: ``8``)
@@ -102,16 +104,23 @@ class CommSystem(nn.Module):
         self.attention = MessageAttention(D, D, vocab_size, msg_dim, heads=heads)
         self.decoder = AttentionDecoder(vocab_size, msg_dim, obs_dim, D, heads, A, shared)
         self.action_head = ActionHead(2 * D, D, action_dim, A, shared)
-        self.world_estimator = WorldEstimator(
-            D + (obs_dim if estimator_input == "context" else D), D, latent_dim, A, shared
+        self.action_dim = action_dim
+        self.world_estimator = (
+            WorldEstimator(D + (obs_dim if estimator_input == "context" else D), D, latent_dim, A, shared)
+            if latent_dim > 0
+            else None  # a task without a hidden state: nothing to estimate
         )
 
     @classmethod
-    def from_config(cls, cfg: Config, obs_dim: int) -> CommSystem:
+    def from_config(
+        cls, cfg: Config, obs_dim: int, *, latent_dim: int | None = None, action_dim: int = 2
+    ) -> CommSystem:
+        """The system of ``cfg`` for a world with ``obs_dim``, ``latent_dim`` (the world's; ``cfg.latent_dim``
+        if ``None``) and ``action_dim``."""
         return cls(
             cfg.num_agents,
             obs_dim,
-            cfg.latent_dim,
+            cfg.latent_dim if latent_dim is None else latent_dim,
             vocab_size=cfg.vocab_size,
             msg_dim=cfg.msg_dim,
             heads=cfg.heads,
@@ -119,11 +128,18 @@ class CommSystem(nn.Module):
             shared=cfg.shared_params,
             agent_embedding_dim=cfg.agent_embedding_dim,
             estimator_input=cfg.estimator_input,
+            action_dim=action_dim,
         )
+
+    @classmethod
+    def for_world(cls, cfg: Config, world: World) -> CommSystem:
+        """The system of ``cfg`` sized for ``world``: its observation, latent (0: none) and action sizes."""
+        return cls.from_config(cfg, world.obs_dim, latent_dim=world.latent_dim, action_dim=world_action_dim(world))
 
     def reset_parameters(self) -> None:
         for module in (self.encoder, self.attention, self.decoder, self.action_head, self.world_estimator):
-            module.reset_parameters()
+            if module is not None:
+                module.reset_parameters()
 
     def initial_state(
         self, batch_size: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
@@ -167,8 +183,13 @@ class CommSystem(nn.Module):
             symbols=symbols if intervene is None else None,
         )
         action = self.action_head(torch.cat([h, context], dim=-1))
-        own = obs if self.estimator_input == "context" else h
-        world_pred, (wh, wc) = self.world_estimator(torch.cat([context, own], dim=-1), (state.world_h, state.world_c))
+        if self.world_estimator is None:
+            world_pred, wh, wc = h.new_zeros(h.size(0), 0), state.world_h, state.world_c
+        else:
+            own = obs if self.estimator_input == "context" else h
+            world_pred, (wh, wc) = self.world_estimator(
+                torch.cat([context, own], dim=-1), (state.world_h, state.world_c)
+            )
         recon = self.decoder(message, symbols)
         out = StepOutput(message, logits, heard, context, action, recon, world_pred, alpha)
         return out, AgentState(h, c, wh, wc, context)

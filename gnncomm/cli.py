@@ -162,9 +162,29 @@ def _agents(ids: list[int] | None, shown: int = 12) -> str:
 
 def format_ablation(ab: dict[str, Any]) -> str:
     """The end-of-run communication ablation as the few lines ``gnncomm train`` prints."""
+    lines = _task_lines(ab) if "world_mse" not in ab else _latent_lines(ab)
+    lines += [
+        *(
+            [
+                f"swarm dispersion     trained {ab['dispersion']:.4f}, no actions {ab['dispersion_no_actions']:.4f}, "
+                f"random {ab['dispersion_random_actions']:.4f} (trained / no actions {ab['dispersion_ratio']:.3f})"
+            ]
+            if "dispersion" in ab
+            else [f"reward               trained {ab['reward']:.4f}, no actions {ab['reward_no_actions']:.4f}"]
+        ),
+        f"vocabulary usage     {ab['vocab_usage']:.3f}  (entropy {ab['symbol_entropy_bits']:.2f} bits)",
+        f"reconstruction MSE   {ab['recon_mse']:.4f}",
+        f"hubs {_agents(ab.get('hubs'))}, relays {_agents(ab.get('relays'))} "
+        f"(tested over {ab.get('structure_episodes', '?')} held-out episodes)",
+    ]
+    return "\n".join(lines)
+
+
+def _latent_lines(ab: dict[str, Any]) -> list[str]:
+    """A world with a latent: the world-state error with real, silenced and shuffled messages."""
     ratio = ab["world_mse_ratio"]
     verdict = "PASS" if ratio <= 0.5 else "FAIL"
-    lines = [
+    return [
         (
             "communication ablation (world-state MSE at the last step, greedy messages, "
             f"{ab['episodes']} held-out episodes):"
@@ -181,20 +201,30 @@ def format_ablation(ab: dict[str, Any]) -> str:
             if ab.get("message_share") is not None
             else []
         ),
-        *(
-            [
-                f"swarm dispersion     trained {ab['dispersion']:.4f}, no actions {ab['dispersion_no_actions']:.4f}, "
-                f"random {ab['dispersion_random_actions']:.4f} (trained / no actions {ab['dispersion_ratio']:.3f})"
-            ]
-            if "dispersion" in ab
-            else [f"reward               trained {ab['reward']:.4f}, no actions {ab['reward_no_actions']:.4f}"]
-        ),
-        f"vocabulary usage     {ab['vocab_usage']:.3f}  (entropy {ab['symbol_entropy_bits']:.2f} bits)",
-        f"reconstruction MSE   {ab['recon_mse']:.4f}",
-        f"hubs {_agents(ab.get('hubs'))}, relays {_agents(ab.get('relays'))} "
-        f"(tested over {ab.get('structure_episodes', '?')} held-out episodes)",
     ]
-    return "\n".join(lines)
+
+
+def _task_lines(ab: dict[str, Any]) -> list[str]:
+    """A task without a latent: the episode return (and success) with real, silenced and shuffled messages."""
+    lines = [
+        (
+            f"communication ablation (episode return over {ab['episode_steps']} steps, the sum of the agents' mean "
+            f"reward; greedy messages, {ab['episodes']} held-out episodes):"
+        ),
+        f"  real messages      {ab['episode_return']:.4f}",
+        f"  silenced           {ab['episode_return_silenced']:.4f}",
+        f"  shuffled episodes  {ab['episode_return_shuffled']:.4f}",
+    ]
+    if ab.get("success_rate") is not None:
+        lines.append(
+            f"  success            {100 * ab['success_rate']:.1f}% real, {100 * ab['success_rate_silenced']:.1f}% "
+            f"silenced ({ab.get('success_definition')})"
+        )
+    lines.append(
+        f"episode return       no actions {ab['episode_return_no_actions']:.4f}, random actions "
+        f"{ab['episode_return_random_actions']:.4f}"
+    )
+    return lines
 
 
 def _evaluate(args: argparse.Namespace) -> int:

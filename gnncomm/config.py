@@ -50,8 +50,9 @@ class Config:
     topology: str = "knn"
     """Communication graph: knn (alias knearest, rebuilt from positions every step), ring, full, star, grid,
     small_world, erdos_renyi, random_regular, or custom (the edges in custom_edges)."""
-    k_neighbors: int = 4
-    """Neighbours per agent for knn (1 <= k < num_agents); degree for random_regular and small_world."""
+    k_neighbors: int = 0
+    """Neighbours per agent for knn (1 <= k < num_agents); degree for random_regular and small_world. 0 (the
+    default) means min(4, num_agents - 1): the seed's k=4, and every other agent in populations of up to 4."""
     custom_edges: list = field(default_factory=list)
     """Edges [[senders...], [receivers...]] of one episode's graph for topology=custom (see
     Config.with_graph to set them from networkx): at least one edge, no self-loops. A graph in several
@@ -76,9 +77,22 @@ class Config:
     """Agent-id embedding size with shared parameters (0 for none)."""
     # --- world
     world: str = "swarm"
-    """The world to learn in: a name registered with gnncomm.world.register_world (swarm: SwarmWorld)."""
+    """The world to learn in: a name registered with gnncomm.world.register_world (swarm: SwarmWorld; vmas: a VMAS
+    scenario, pip install -e ".[vmas]"), or an import path package.module:Factory of a function cfg -> World."""
+    scenario: str = "navigation"
+    """With world=vmas, the VMAS scenario (navigation, simple_speaker_listener, flocking, discovery...); num_agents
+    becomes its n_agents where it takes one."""
+    world_kwargs: dict = field(default_factory=dict)
+    """Keyword arguments of the world: with world=vmas, any other keyword of the scenario, e.g.
+    world_kwargs={n_obstacles: 3, shared_rew: false} on the command line (a YAML mapping) or a table in TOML."""
     timesteps: int = 5
-    """Steps per episode (>= 1)."""
+    """Steps per backprop window (>= 1): each optimizer step rolls the agents this many steps. With episode_steps
+    0 it is also the episode's length."""
+    episode_steps: int = 0
+    """Steps per episode, a multiple of timesteps; 0 means timesteps (each optimizer step starts new episodes).
+    Longer episodes keep running across optimizer steps: each step rolls the next timesteps steps from where
+    the last stopped, with the world and the agents' recurrent states carried over and detached, and only
+    finished episodes start again (VMAS: BenchMARL's tasks run 100 steps)."""
     latent_dim: int = 4
     """Hidden world factors L."""
     view_size: int = 1
@@ -190,14 +204,22 @@ class Config:
         hints = _hints()
         for f in fields(self):
             setattr(self, f.name, _check_type(f.name, getattr(self, f.name), hints[f.name]))
-        self.world = self.world.strip().lower()
+        self.world = self.world.strip()
+        if ":" not in self.world:  # an import path keeps its case
+            self.world = self.world.lower()
         if not self.world:
-            raise ValueError("world must be a registered world name (e.g. 'swarm'), got ''")
+            raise ValueError("world must be a registered world name (e.g. 'swarm') or a package.module:Factory, got ''")
+        self.scenario = self.scenario.strip()
+        bad_keys = [k for k in self.world_kwargs if not isinstance(k, str) or not k.isidentifier()]
+        if bad_keys:
+            raise ValueError(f"world_kwargs keys must be keyword names, got {_show(bad_keys[0])}")
         self.amp, self.compile = self.amp.strip().lower(), self.compile.strip().lower()
         self.device = check_device(self.device)
         _at_least(self, "num_agents", 2)
         self.topology = _topology_name("topology", self.topology)
-        _at_least(self, "k_neighbors", 1)
+        _at_least(self, "k_neighbors", 0)
+        if self.k_neighbors == 0:
+            self.k_neighbors = min(4, self.num_agents - 1)
         if self.k_neighbors >= self.num_agents:
             raise ValueError(
                 f"k_neighbors must be in [1, num_agents - 1 = {self.num_agents - 1}], got {self.k_neighbors}"
@@ -218,6 +240,11 @@ class Config:
             self.recompute_steps = "true" if self.recompute_steps in ("1", "yes", "on") else "false"
         _choice(self, "recompute_steps", ("auto", "true", "false"))
         _at_least(self, "timesteps", 1)
+        _at_least(self, "episode_steps", 0)
+        if self.episode_steps % self.timesteps:
+            raise ValueError(
+                f"episode_steps must be 0 or a multiple of timesteps={self.timesteps}, got {self.episode_steps}"
+            )
         _at_least(self, "latent_dim", 1)
         if not 1 <= self.view_size <= self.latent_dim:
             raise ValueError(f"view_size must be in [1, latent_dim = {self.latent_dim}], got {self.view_size}")
@@ -279,6 +306,11 @@ class Config:
         )
 
     # ------------------------------------------------------------------ derived
+    @property
+    def episode_length(self) -> int:
+        """Steps of a whole episode: ``episode_steps``, or ``timesteps`` when that is 0."""
+        return self.episode_steps or self.timesteps
+
     def temperature(self, step: int, span: int | None = None) -> float:
         """The Gumbel temperature at ``step``: exponential decay from start to end over ``span`` steps (by
         default ``anneal_steps``, or ``steps`` when that is 0), then constant."""
@@ -621,6 +653,10 @@ def _check_type(name: str, value: Any, hint: Any) -> Any:
         if not isinstance(value, (list, tuple)):
             raise TypeError(f"{name} must be a list, got {_show(value)} ({type(value).__name__})")
         value = list(value)
+    elif hint is dict:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{name} must be a mapping, got {_show(value)} ({type(value).__name__})")
+        value = dict(value)
     return value
 
 
@@ -638,7 +674,9 @@ _BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false":
 
 def _parse(key: str, value: str, hint: Any) -> Any:
     """``value`` (text) read as the type of field ``key``."""
-    expected = {bool: "a bool (true/false)", int: "an int", float: "a number", list: "a list"}.get(hint)
+    expected = {bool: "a bool (true/false)", int: "an int", float: "a number", list: "a list", dict: "a mapping"}.get(
+        hint
+    )
     try:
         if hint is bool:
             return _BOOLS[value.strip().lower()]
@@ -652,6 +690,11 @@ def _parse(key: str, value: str, hint: Any) -> Any:
         parsed = _load_yaml(value, key)
         if not isinstance(parsed, list):
             raise ValueError(f"{key} expects a list such as [[0, 1], [1, 0]], got {_show(value)}")
+        return parsed
+    if hint is dict:
+        parsed = _load_yaml(value, key) if value.strip() else {}
+        if not isinstance(parsed, dict):
+            raise ValueError(f"{key} expects a mapping such as {{n_obstacles: 3}}, got {_show(value)}")
         return parsed
     return value
 

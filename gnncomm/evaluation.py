@@ -102,7 +102,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, world: 
         raise CheckpointError(f"world= does not fit the run {str(path)!r}: {exc}") from None
     except TypeError as exc:
         raise CheckpointError(f"world= does not fit the run {str(path)!r}: {exc}") from None
-    system = CommSystem.from_config(cfg, world.obs_dim).to(device)
+    system = CommSystem.for_world(cfg, world).to(device)
     try:
         system.load_state_dict(state["model"])
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
@@ -163,20 +163,50 @@ def communication_ablation(
     real = run(None)
     silent = run(silence())
     shuffled = run(shuffle_episodes(cfg.num_agents, generator=torch.Generator().manual_seed(seed + 1)))
-    report: dict[str, Any] = {
-        "world_mse": real["world_last"],
-        "world_mse_silent": silent["world_last"],
-        "world_mse_shuffled": shuffled["world_last"],
-        "recon_mse": real["recon"],
-        "world_mse_ratio": real["world_last"] / max(silent["world_last"], 1e-12),
-        "vocab_usage": real["vocab_usage"],
-        "symbol_entropy_bits": real["entropy_bits"],
-        "comm_cost": real["comm"],
-        "reward": real["reward"],
-        "episodes": episodes,
-    }
+    length = cfg.episode_length
+    report: dict[str, Any] = {}
+    latent = "world_last" in real  # a world without a latent (a task) is judged by its return alone
+    if latent:
+        report.update(
+            world_mse=real["world_last"],
+            world_mse_silent=silent["world_last"],
+            world_mse_shuffled=shuffled["world_last"],
+            world_mse_ratio=real["world_last"] / max(silent["world_last"], 1e-12),
+        )
+    report.update(
+        episode_return=real["reward"] * length,
+        episode_return_silenced=silent["reward"] * length,
+        episode_return_shuffled=shuffled["reward"] * length,
+        episode_steps=length,
+        recon_mse=real["recon"],
+        vocab_usage=real["vocab_usage"],
+        symbol_entropy_bits=real["entropy_bits"],
+        comm_cost=real["comm"],
+        reward=real["reward"],
+        episodes=episodes,
+    )
+    if "success" in real:
+        report.update(
+            success_rate=real["success"],
+            success_rate_silenced=silent["success"],
+            success_rate_shuffled=shuffled["success"],
+            success_definition=world.success_definition() if hasattr(world, "success_definition") else None,
+        )
+    else:
+        report.update(
+            success_rate=None,
+            success_rate_silenced=None,
+            success_rate_reason="the world defines no success (its episode_metrics has no 'success')",
+        )
+    if "goal_distance" in real:
+        report.update(goal_distance=real["goal_distance"], goal_distance_silenced=silent["goal_distance"])
     idle, rand = run(act=no_actions), run(act=random_actions(seed + 2))
-    report.update(reward_no_actions=idle["reward"], reward_random_actions=rand["reward"])
+    report.update(
+        reward_no_actions=idle["reward"],
+        reward_random_actions=rand["reward"],
+        episode_return_no_actions=idle["reward"] * length,
+        episode_return_random_actions=rand["reward"] * length,
+    )
     if "dispersion" in real:
         report.update(
             dispersion=real["dispersion"],
@@ -184,7 +214,7 @@ def communication_ablation(
             dispersion_random_actions=rand["dispersion"],
             dispersion_ratio=real["dispersion"] / max(idle["dispersion"], 1e-12),
         )
-    if hasattr(world, "reference_errors"):
+    if latent and hasattr(world, "reference_errors"):
         reference = world.reference_errors(cfg.timesteps)
         report.update(
             world_mse_own_view=reference["own_view"],
@@ -193,14 +223,23 @@ def communication_ablation(
         )
     if knockouts:
         # From the logs, not from knockout_errors: no trace is recorded, which keeps large populations in memory.
-        report["knockout_delta"] = [
-            run(knockout(a, cfg.num_agents))["world_last"] - real["world_last"] for a in range(cfg.num_agents)
-        ]
+        # With a latent: the rise in world error; without: the fall in episode return.
+        def harm(logs: dict[str, float]) -> float:
+            if latent:
+                return logs["world_last"] - real["world_last"]
+            return (real["reward"] - logs["reward"]) * length
+
+        report["knockout_delta"] = [harm(run(knockout(a, cfg.num_agents))) for a in range(cfg.num_agents)]
     return report
 
 
 def episode_world_error(trace: Trace, num_agents: int) -> np.ndarray:
-    """World-latent MSE at the last step, per episode ``[B]`` (its mean is the rollout logs' ``world_last``)."""
+    """World-latent MSE at the last step, per episode ``[B]`` (its mean is the rollout logs' ``world_last``).
+
+    For a world without a latent, the harm measure is minus the episode's return (the sum of its rewards), so
+    that a knock-out's increase of it is the fall in return."""
+    if trace.states[-1].latent.size(-1) == 0:
+        return -torch.stack(trace.rewards).float().sum(0).cpu().numpy()
     pred = trace.outputs[-1].world_pred.float()  # [B*N, L]
     latent = trace.states[-1].latent.float().repeat_interleave(num_agents, dim=0)  # [B*N, L]
     return (pred - latent).pow(2).view(-1, num_agents * latent.size(-1)).mean(-1).cpu().numpy()

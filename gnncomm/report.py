@@ -70,6 +70,10 @@ DEFINITIONS: dict[str, str] = {
     "world_mse": "MSE of the world-latent estimate at the last step, greedy messages; _silent: every message "
     "replaced by silence; _shuffled: each agent hears the same agent's message from another episode. "
     "reward: the world's cooperative reward (SwarmWorld: minus the swarm's dispersion), mean per step.",
+    "episode_return": "for a world without a latent (a task such as a VMAS scenario): per held-out episode, the sum "
+    "over its steps of the agents' mean reward (BenchMARL's evaluation return), averaged over episodes; "
+    "_silenced and _shuffled as for world_mse. success_rate: the share of episodes that end in the "
+    "scenario's success (success_definition says what that is), where the world defines one.",
     "attention graph": "attention (mean over heads) on each directed pair of agent ids, averaged over every step and "
     "episode in which the edge existed; edges point along message flow, speaker -> listener, "
     f"weighted by the attention the listener pays the speaker (see {_GRAPH_DOC}).",
@@ -89,8 +93,9 @@ DEFINITIONS: dict[str, str] = {
     "0.05, so an agent on many paths only because of the topology (a bridge, a star's centre) is none. "
     "With K shuffles the smallest reachable p-value is 1/(K+1). Holm multiplies the i-th smallest of the N "
     "agents' p-values by N-i+1 (kept non-decreasing), so the chance of any false relay stays <= 0.05.",
-    "knockout_delta": "increase of world_mse when that one agent is silenced in every episode (paired over the "
-    "same episodes; _se is the standard error over episodes).",
+    "knockout_delta": "increase of world_mse when that one agent is silenced in every episode (for a world without "
+    "a latent: the fall in episode_return), paired over the same episodes; _se is the standard error over "
+    "episodes.",
     "knockout_vs_centrality": "Spearman rho between knockout_delta and each centrality over agents, with a one-sided "
     "p-value from permuting agents; hub_mean/non_hub_mean compare the two groups.",
     "temporal": "within-message: I(s_j; s_j+1) pooled over positions, agents, steps and episodes; the null "
@@ -169,16 +174,17 @@ def evaluate(
     episodes = episodes or end_of_run_episodes(cfg)  # the run's own held-out episodes: one answer
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
     rng = np.random.default_rng(seed)
-    B, N, T, M, V, L = episodes, cfg.num_agents, cfg.timesteps, cfg.msg_dim, cfg.vocab_size, cfg.latent_dim
+    B, N, T, M, V, L = episodes, cfg.num_agents, cfg.episode_length, cfg.msg_dim, cfg.vocab_size, world.latent_dim
     name, k = cfg.topology_at(cfg.steps)
     undefined: dict[str, str] = {}
 
     # ---- one recorded rollout with real messages: everything observational comes from it
     _, trace = evaluate_rollout(system, world, cfg, episodes=B, seed=seed, device=device, record=True)
     symbols = torch.stack([o.message.argmax(-1) for o in trace.outputs]).view(T, B, N, M).cpu().numpy()
-    latent = trace.states[0].latent.float().cpu().numpy()  # [B, L], constant over an episode
-    bins = metrics.quantile_bins(latent, LATENT_BINS)  # [B, L]
-    real_error = episode_world_error(trace, N)  # [B]
+    latent = trace.states[0].latent.float().cpu().numpy() if L else None  # [B, L], constant over an episode
+    bins = metrics.quantile_bins(latent, LATENT_BINS) if L else None  # [B, L]
+    real_error = episode_world_error(trace, N)  # [B]; minus the return for a world without a latent
+    first_obs = trace.obs[0].float().view(B, N, -1).cpu().numpy()  # [B, N, obs_dim]
 
     report: dict[str, Any] = {
         "run": {
@@ -207,19 +213,43 @@ def evaluate(
                 "world_mse_silent",
                 "world_mse_shuffled",
                 "world_mse_ratio",
+                "episode_return",
+                "episode_return_silenced",
+                "episode_return_shuffled",
+                "episode_return_no_actions",
+                "success_rate",
+                "success_rate_silenced",
+                "success_definition",
+                "goal_distance",
+                "goal_distance_silenced",
                 "recon_mse",
                 "comm_cost",
                 "reward",
             )
+            if key in ablation
         }
     )
+    if ablation.get("success_rate") is None:
+        undefined.update(dict.fromkeys(("success_rate", "success_rate_silenced"), ablation["success_rate_reason"]))
     report.update(_language_report(symbols, V, num_permutations, rng))
-    report.update(_specialization_report(symbols[-1], bins, num_permutations, rng))
+    if L:
+        report.update(_specialization_report(symbols[-1], bins, num_permutations, rng))
+    else:
+        keys = ("position_factor_mi_bits", "position_factor_mi_null_bits")
+        report.update({**dict.fromkeys(keys), "position_specialization": [], "symbol_specialization": []})
+        undefined.update(dict.fromkeys(keys, "the world has no latent: symbols cannot specialise on its factors"))
     report.update(_temporal_report(symbols, V, num_permutations, rng, undefined))
     # Each shuffle of a compositionality null re-scores every agent (N metric calls): a quarter of the shuffles.
     report.update(
         _compositionality_report(
-            symbols, latent, _seen_factors(world, latent), bins, V, max(num_permutations // 4, 1), rng, undefined
+            symbols,
+            latent,
+            _seen_factors(world, latent) if L else first_obs,
+            bins,
+            V,
+            max(num_permutations // 4, 1),
+            rng,
+            undefined,
         )
     )
 
@@ -475,15 +505,18 @@ def _top_transitions(x: np.ndarray, y: np.ndarray, strata: np.ndarray, V: int, t
 
 def _compositionality_report(
     symbols: np.ndarray,
-    latent: np.ndarray,
+    latent: np.ndarray | None,
     seen: np.ndarray | None,
-    bins: np.ndarray,
+    bins: np.ndarray | None,
     V: int,
     K: int,
     rng: np.random.Generator,
     undefined: dict[str, str],
 ) -> dict[str, Any]:
-    """topsim (latent and own observation), posdis and bosdis per agent, averaged, each against a null."""
+    """topsim (latent and own observation), posdis and bosdis per agent, averaged, each against a null.
+
+    A world without a latent (``latent`` and ``bins`` ``None``) has only ``topsim_observation``, with ``seen`` the
+    agents' own first observations ``[B, N, obs_dim]``."""
     _, B, N, M = symbols.shape
     last, first = symbols[-1], symbols[0]  # [B, N, M]
     pairs = min(TOPSIM_PAIRS, B * (B - 1) // 2)
@@ -510,24 +543,20 @@ def _compositionality_report(
     def disent(fn: Callable[..., float]) -> Callable[[np.ndarray], float]:
         return lambda idx: float(np.mean([fn(bins[idx], msgs, max(size, 2)) for msgs, size in dense]))
 
+    no_latent = "the world has no latent (a task judged by its reward): there is no world state to compare with"
+    no_view = "the world has no view_mask (which latent factors each agent observes), so an agent's own view is unknown"
     statistics = {
-        "topsim": topsim(lambda a: latent, last),
-        "topsim_observation": None if seen is None else topsim(lambda a: seen[:, a], first),
-        "posdis": disent(metrics.posdis),
-        "bosdis": disent(metrics.bosdis),
+        "topsim": no_latent if latent is None else topsim(lambda a: latent, last),
+        "topsim_observation": no_view if seen is None else topsim(lambda a: seen[:, a], first),
+        "posdis": no_latent if bins is None else disent(metrics.posdis),
+        "bosdis": no_latent if bins is None else disent(metrics.bosdis),
     }
     out: dict[str, Any] = {}
     for key, statistic in statistics.items():
         names = (key, f"{key}_null", f"{key}_p_value")
-        if statistic is None:
+        if isinstance(statistic, str):
             out.update(dict.fromkeys(names))
-            undefined.update(
-                dict.fromkeys(
-                    names,
-                    "the world has no view_mask (which latent factors each agent "
-                    "observes), so an agent's own view is unknown",
-                )
-            )
+            undefined.update(dict.fromkeys(names, statistic))
             continue
         test = metrics.permutation_test(statistic, draw, K, identity=identity)
         out.update({key: test.value, f"{key}_null": test.null_mean, f"{key}_p_value": test.p_value})
@@ -781,6 +810,17 @@ def _report_sections(r: dict[str, Any]) -> list[tuple[str, list[str], tuple[list
                 (
                     f"world MSE (last step): real {r['world_mse']:.4f}, silenced {r['world_mse_silent']:.4f}, shuffled "
                     f"{r['world_mse_shuffled']:.4f}; real/silenced {r['world_mse_ratio']:.3f}"
+                )
+                if "world_mse" in r
+                else (
+                    f"episode return ({run['timesteps']} steps): real {r['episode_return']:.4f}, silenced "
+                    f"{r['episode_return_silenced']:.4f}, shuffled {r['episode_return_shuffled']:.4f}"
+                    + (
+                        f"; success {_fmt(r.get('success_rate'), '.3f')} real, "
+                        f"{_fmt(r.get('success_rate_silenced'), '.3f')} silenced ({r.get('success_definition')})"
+                        if r.get("success_rate") is not None
+                        else ""
+                    )
                 ),
                 (
                     f"reconstruction MSE {r['recon_mse']:.4f}, communication cost {r['comm_cost']:.3f}, "

@@ -4,6 +4,7 @@ share of them, and greedy evaluation rollouts."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import NamedTuple
@@ -91,11 +92,14 @@ class Episode(NamedTuple):
         obs_noise: observation noise ``[T, B, N, L]``.
         gumbel: Gumbel noise ``[T, B * N, M, V]`` for training (a tensor, or a :class:`LazyGumbel` that
             draws each step when it is needed), ``None`` for greedy evaluation.
+        agents: the agents' recurrent state to start from (a window of a longer episode, carried over from
+            the window before); ``None`` starts from zeros.
     """
 
     state: WorldState
     obs_noise: Tensor
     gumbel: Tensor | LazyGumbel | None
+    agents: AgentState | None = None
 
 
 class Trace(NamedTuple):
@@ -105,6 +109,8 @@ class Trace(NamedTuple):
     edge_index: list[Tensor]
     states: list[WorldState]
     obs: list[Tensor]
+    rewards: list[Tensor] = []
+    """Each episode's reward of every step ``[B]`` (the world's ``reward`` after the step)."""
 
 
 def sample_episode(
@@ -123,8 +129,26 @@ def sample_episode(
     run's randomness does not depend on where it trains. With ``lazy_gumbel``, the Gumbel noise is a
     :class:`LazyGumbel`, the same numbers drawn step by step when they are needed.
     """
+    state = world.reset(batch_size, generator=generator, device=generator.device)
+    obs_noise, gumbel = sample_window_noise(
+        world, cfg, batch_size, generator=generator, device=device, training=training, lazy_gumbel=lazy_gumbel
+    )
+    return Episode(type(state)(*(t.to(device, non_blocking=True) for t in state)), obs_noise, gumbel)
+
+
+def sample_window_noise(
+    world: World,
+    cfg: Config,
+    batch_size: int,
+    *,
+    generator: torch.Generator,
+    device: torch.device | str,
+    training: bool = True,
+    lazy_gumbel: bool = False,
+) -> tuple[Tensor, Tensor | LazyGumbel | None]:
+    """The observation and Gumbel noise of ``cfg.timesteps`` steps (one backprop window), drawn from
+    ``generator`` in the order :func:`sample_episode` draws them after the reset."""
     gen_device = generator.device
-    state = world.reset(batch_size, generator=generator, device=gen_device)
     T = cfg.timesteps
     obs_noise = world.sample_noise(T, batch_size, generator=generator, device=gen_device)
     shape = (T, batch_size * cfg.num_agents, cfg.msg_dim, cfg.vocab_size)
@@ -134,7 +158,7 @@ def sample_episode(
         gumbel = LazyGumbel(generator, shape, device)
     elif training:
         gumbel = move(sample_gumbel(shape, generator=generator, device=gen_device))
-    return Episode(type(state)(*map(move, state)), move(obs_noise), gumbel)
+    return move(obs_noise), gumbel
 
 
 def make_graph_fn(
@@ -180,6 +204,9 @@ class StepTerms(NamedTuple):
     (:func:`~gnncomm.metrics.live.symbol_marginals`), differentiable; the vocabulary terms are computed from
     them once the rollout is over (across ranks, under DDP)."""
     reward: Tensor
+    env_reward: Tensor
+    """``[B]``: each episode's reward of the step (the world's ``reward``), detached: a window's sum is carried
+    into whole-episode returns."""
     dispersion: Tensor
     """Mean dispersion of the new state (0 for a world without ``dispersion``), detached."""
     sampled_counts: Tensor
@@ -248,12 +275,14 @@ def rollout_step(
     action = out.action.float() if act is None else act(out.action.float())
     next_state = world.step(state, action, edge_index)
     dispersion = world.dispersion(next_state).mean().detach() if hasattr(world, "dispersion") else latent.new_zeros(())
+    reward = world.reward(next_state)  # [B]
     terms = StepTerms(
         recon=(out.recon.float() - obs).pow(2).mean(),
-        world=(out.world_pred.float() - latent).pow(2).mean(),
+        world=(out.world_pred.float() - latent).pow(2).mean() if latent.size(-1) else latent.new_zeros(()),
         comm=(1.0 - out.message[..., 0].float()).mean(),
         marginals=marginals,
-        reward=world.reward(next_state).mean(),
+        reward=reward.mean(),
+        env_reward=reward.detach().float(),
         dispersion=dispersion,
         sampled_counts=out.message.detach().float().sum(dim=(0, 1)),  # [V]
         greedy_counts=greedy_counts,
@@ -310,6 +339,7 @@ def rollout(
     act: Callable[[Tensor, int], Tensor] | None = None,
     step_fn: Callable[..., StepResult] = rollout_step,
     reduce_marginals: Callable[[Tensor], Tensor] | None = None,
+    carry: list | None = None,
 ) -> tuple[Tensor, dict[str, Tensor], Trace | None]:
     r"""Runs ``cfg.timesteps`` steps of talk, attention, action and world dynamics; returns the loss.
 
@@ -348,6 +378,12 @@ def rollout(
         reduce_marginals: maps the local symbol marginals ``[T, M, V]`` to those of the whole batch before
             the vocabulary terms are taken (a differentiable mean over DDP ranks), so that a run split over
             ranks optimises the same loss as one process with the total batch. ``None``: this batch only.
+        carry: a list that receives ``(state, agents, window_reward)`` after the last step: the world and the
+            agents' recurrent state to continue from (not detached), and each episode's summed reward over the
+            window ``[B]``, for windows of a longer episode.
+
+    A world without a latent (``latent_dim = 0``) has no world-estimation term and no ``world``/``world_last``
+    logs. A world with ``episode_metrics(state) -> {name: [B]}`` logs their means on the last state.
 
     Returns:
         ``(loss, logs, trace)``, where ``trace`` is a :class:`Trace` if ``record`` else ``None``.
@@ -355,9 +391,11 @@ def rollout(
     state = episode.state
     B, N = state.pos.shape[:2]
     T = cfg.timesteps
-    agents = system.initial_state(B, device=state.pos.device)
+    agents = episode.agents if episode.agents is not None else system.initial_state(B, device=state.pos.device)
     latent = state.latent.repeat_interleave(N, dim=0)  # [B*N, L]
-    trace = Trace([], [], [], []) if record else None
+    has_latent = latent.size(-1) > 0
+    window_reward = 0.0
+    trace = Trace([], [], [], [], []) if record else None
     recompute = torch.is_grad_enabled() and recompute_steps(cfg, B * N)
     total: dict[str, Tensor | float] = {}
     marginals: list[Tensor] = []
@@ -379,11 +417,13 @@ def rollout(
             trace.edge_index.append(step.edge_index)
             trace.states.append(state)
             trace.obs.append(step.obs)
+            trace.rewards.append(step.terms.env_reward)
         state, agents = step.state, step.agents
         world_loss = world_loss + (t + 1) / (T * (T + 1) / 2) * step.terms.world
         marginals.append(step.terms.marginals)
+        window_reward = window_reward + step.terms.env_reward
         for key, value in step.terms._asdict().items():
-            if key != "marginals":
+            if key not in ("marginals", "env_reward"):
                 total[key] = total.get(key, 0.0) + value
     mean = {key: value / T for key, value in total.items() if not key.endswith("_counts")}
     batch_marginals = torch.stack(marginals)  # [T, M, V]
@@ -406,8 +446,6 @@ def rollout(
     logs = {
         "loss": loss,
         "recon": mean["recon"],
-        "world": world_loss,
-        "world_last": step.terms.world,
         "comm": mean["comm"],
         "vocab_term": mean["vocab"],
         "vocab_align_term": mean["vocab_align"],
@@ -420,8 +458,14 @@ def rollout(
         "attn_uniform": mean["attn_uniform"],
         "attn_hub_share": mean["attn_hub_share"],
     }
+    if has_latent:
+        logs.update(world=world_loss, world_last=step.terms.world)
     if hasattr(world, "dispersion"):
         logs["dispersion"] = mean["dispersion"]
+    if hasattr(world, "episode_metrics"):
+        logs.update({key: value.float().mean() for key, value in world.episode_metrics(state).items()})
+    if carry is not None:
+        carry[:] = [state, agents, window_reward]
     return loss, {k: v.detach() for k, v in logs.items()}, trace
 
 
@@ -462,8 +506,9 @@ def evaluate_rollout(
     """Greedy (argmax) messages on ``episodes`` fresh episodes drawn from ``seed``.
 
     The same ``seed`` gives the same episodes, so conditions compared with different
-    interventions see identical worlds. The graph is ``topology = (name, k)``, by default the one
-    in force at the end of training. The system's train/eval mode is restored afterwards.
+    interventions see identical worlds. Episodes are whole: ``cfg.episode_length`` steps. The graph is
+    ``topology = (name, k)``, by default the one in force at the end of training. The system's train/eval
+    mode is restored afterwards.
 
     Returns:
         ``(logs, trace)``: the scalar logs of :func:`rollout` as floats and, with ``record``, the
@@ -471,6 +516,8 @@ def evaluate_rollout(
     """
     was_training = system.training
     system.eval()
+    if cfg.episode_length != cfg.timesteps:  # whole episodes, not one backprop window
+        cfg = dataclasses.replace(cfg, timesteps=cfg.episode_length)
     generator = torch.Generator().manual_seed(seed)
     episode = sample_episode(world, cfg, episodes, generator=generator, device=device, training=False)
     name, k = topology or cfg.topology_at(cfg.steps)

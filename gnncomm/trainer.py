@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from gnncomm.agents import CommSystem
+from gnncomm.agents import AgentState, CommSystem
 from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_save, atomic_write_text, load_checkpoint
 from gnncomm.config import Config
 from gnncomm.interventions import silence
@@ -34,12 +34,17 @@ from gnncomm.rollout import (
     rollout,
     rollout_step,
     sample_episode,
+    sample_window_noise,
 )
 from gnncomm.runtime import Runtime, apply_threads, setup_runtime
 from gnncomm.selection import survival_selection
-from gnncomm.world import World, build_world, check_world, message_share
+from gnncomm.world import World, build_world, check_world, is_windowed, message_share
 
 PROBE_KEYS = (
+    "eval_return",
+    "eval_return_silent",
+    "eval_success",
+    "eval_success_silent",
     "eval_world_mse",
     "eval_world_mse_silent",
     "eval_share",
@@ -60,6 +65,8 @@ METRIC_KEYS = (
     "vocab_term",
     "vocab_align_term",
     "reward",
+    "episode_return",
+    "episodes_done",
     "dispersion",
     "vocab_usage",
     "effective_vocab",
@@ -106,12 +113,18 @@ class RolloutLoss(nn.Module):
         return True
 
     def forward(
-        self, state: Any, obs_noise: Tensor, gumbel: Tensor | LazyGumbel, temperature: Tensor
+        self,
+        state: Any,
+        obs_noise: Tensor,
+        gumbel: Tensor | LazyGumbel,
+        temperature: Tensor,
+        agents: AgentState | None = None,
+        carry: list | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        episode = Episode(state, obs_noise, gumbel)
+        episode = Episode(state, obs_noise, gumbel, agents)
         loss, logs, _ = rollout(
             self.system, self.world, episode, self.graph_fn, self.cfg, temperature, step_fn=self.step_fn,
-            reduce_marginals=self.reduce_marginals,
+            reduce_marginals=self.reduce_marginals, carry=carry,
         )  # fmt: skip
         return loss, logs
 
@@ -171,9 +184,14 @@ class Trainer:
         if cfg.batch_size % self.rt.world_size:
             raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the world size {self.rt.world_size}")
         self.local_batch = cfg.batch_size // self.rt.world_size
+        if is_windowed(cfg) and self.rt.distributed:
+            raise ValueError(
+                f"episode_steps={cfg.episode_steps} > timesteps={cfg.timesteps} (episodes carried across optimizer "
+                "steps) runs in one process only for now; set episode_steps=0 to train under torchrun"
+            )
         torch.manual_seed(cfg.seed)  # parameter initialisation; all later draws use self.generator
         self.world = build_world(cfg) if world is None else check_world(world, cfg)
-        self.system = CommSystem.from_config(cfg, self.world.obs_dim).to(self.rt.device)
+        self.system = CommSystem.for_world(cfg, self.world).to(self.rt.device)
         self.loss_module = RolloutLoss(self.system, self.world, cfg)
         self.optimizer = torch.optim.AdamW(self.system.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.scaler = self.rt.grad_scaler()
@@ -199,6 +217,9 @@ class Trainer:
             )
         self.model = model
         self._interrupted = False
+        self.window: _Window | None = None
+        """Episodes running across optimizer steps (``episode_steps > timesteps``): the carried world and agents,
+        each episode's step count and return so far. Not checkpointed: a resumed run starts new episodes."""
         self.anneal_span = cfg.anneal_steps or cfg.steps
         """Steps over which the temperature anneals and the learning rate decays, fixed at the run's start (kept on
         resume)."""
@@ -277,16 +298,40 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def train_step(self, episode: Episode, temperature: Tensor) -> dict[str, Tensor]:
-        """Forward, backward, clip and update; returns detached logs (no host sync)."""
+        """Forward, backward, clip and update; returns detached logs (no host sync).
+
+        With ``episode_steps > timesteps`` the episode is one window of longer episodes: the world and the
+        agents after it are kept for the next window, and episodes that finished add their returns to the logs.
+        """
+        carry: list | None = [] if self.window is not None else None
         with self.rt.autocast():
-            loss, logs = self.model(episode.state, episode.obs_noise, episode.gumbel, temperature)
+            loss, logs = self.model(
+                episode.state, episode.obs_noise, episode.gumbel, temperature, episode.agents, carry
+            )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         logs["grad_norm"] = nn.utils.clip_grad_norm_(self.system.parameters(), self.cfg.max_grad_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if carry is not None:
+            logs.update(self.window.advance(*carry))
         return logs
+
+    def next_window(self) -> Episode:
+        """The next backprop window: the first of new episodes, or the carried ones rolled on, with the
+        episodes that finished started again (only those)."""
+        if not is_windowed(self.cfg):
+            return self.next_episode()
+        if self.window is None or self.window.all_finished():
+            episode = self.next_episode()
+            self.window = _Window(self.world, self.cfg, episode.state.pos.size(0), episode.state.pos.device)
+            return episode
+        state, agents = self.window.restart_finished(self.generator)
+        obs_noise, gumbel = sample_window_noise(
+            self.world, self.cfg, self.local_batch, generator=self.generator, device=self.rt.device
+        )
+        return Episode(state, obs_noise, gumbel, agents)
 
     def next_episode(self) -> Episode:
         # For the smallest peak (cpu_memory=release), an eager CPU rollout that recomputes its steps draws each
@@ -341,7 +386,7 @@ class Trainer:
                 temperature = temperatures[self.step]  # a view: no host-to-device copy per step
                 for group in self.optimizer.param_groups:
                     group["lr"] = learning_rates[self.step]
-                logs = self.train_step(self.next_episode(), temperature)
+                logs = self.train_step(self.next_window(), temperature)
                 bad |= ~torch.isfinite(logs["loss"])
                 for key, value in logs.items():
                     running[key] = running.get(key, 0.0) + value
@@ -354,6 +399,10 @@ class Trainer:
                     now = time.perf_counter()
                     train_time += now - tick
                     row = self._reduce_logs(running, self.step - tick_step)
+                    if "episodes_done" in row:  # from sums per step to the window's mean return and count
+                        done = row["episodes_done"] * (self.step - tick_step)
+                        row["episode_return"] = row["episode_return"] / row["episodes_done"] if done else math.nan
+                        row["episodes_done"] = round(done)
                     row.update(
                         step=self.step,
                         temperature=float(temperature),
@@ -374,7 +423,7 @@ class Trainer:
                         writer.write(row)
                     bar.set_postfix(
                         loss=f"{row['loss']:.3f}",
-                        world=f"{row['world_last']:.3f}",
+                        **({"world": f"{row['world_last']:.3f}"} if "world_last" in row else {}),
                         vocab=f"{row['vocab_usage']:.2f}",
                         attn=f"{row['attn_max']:.2f}",
                         it_s=f"{row['steps_per_s']:.1f}",
@@ -419,17 +468,22 @@ class Trainer:
             )[0]
 
         real, silent, idle = run(), run(intervene=silence()), run(act=no_actions)
+        length = cfg.episode_length
         row = {
-            "eval_world_mse": real["world_last"],
-            "eval_world_mse_silent": silent["world_last"],
+            "eval_return": real["reward"] * length,
+            "eval_return_silent": silent["reward"] * length,
             "eval_reward": real["reward"],
             "eval_reward_no_actions": idle["reward"],
         }
+        if "world_last" in real:
+            row.update(eval_world_mse=real["world_last"], eval_world_mse_silent=silent["world_last"])
+            share = message_share(self.world, cfg.timesteps, real["world_last"])
+            if share is not None:
+                row["eval_share"] = share
+        if "success" in real:
+            row.update(eval_success=real["success"], eval_success_silent=silent["success"])
         if "dispersion" in real:
             row.update(eval_dispersion=real["dispersion"], eval_dispersion_no_actions=idle["dispersion"])
-        share = message_share(self.world, cfg.timesteps, real["world_last"])
-        if share is not None:
-            row["eval_share"] = share
         return row
 
     def _on_interrupt(self, signum: int, frame: Any) -> None:
@@ -485,6 +539,58 @@ class Trainer:
         if self.rt.is_main:
             with open(self.run_dir / EVENTS_NAME, "a") as fh:
                 fh.write(json.dumps(event) + "\n")
+
+
+class _Window:
+    """Episodes that run across optimizer steps: the world and agents carried from one window to the next,
+    each episode's steps and return so far, and the returns of the episodes that finished since the last log."""
+
+    def __init__(self, world: World, cfg: Config, batch_size: int, device: torch.device) -> None:
+        self.world, self.cfg = world, cfg
+        self.state: Any = None
+        self.agents: AgentState | None = None
+        self.steps = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.returns = torch.zeros(batch_size, device=device)
+        self.finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
+
+    def advance(self, state: Any, agents: AgentState, window_reward: Tensor) -> dict[str, Tensor]:
+        """Takes a window's end; returns the summed return and count of the episodes it finished."""
+        self.state, self.agents = state, agents
+        self.steps += self.cfg.timesteps
+        self.returns += window_reward.float()
+        done = getattr(state, "done", None)
+        self.finished = self.steps >= self.cfg.episode_length
+        if isinstance(done, Tensor):
+            self.finished |= done.detach().bool().to(self.finished.device)
+        count = self.finished.float().sum()
+        total = (self.returns * self.finished).sum()
+        # each log row divides by its steps: episode_return / episodes_done is the mean return (see _reduce_logs)
+        return {"episode_return": total, "episodes_done": count}
+
+    def all_finished(self) -> bool:
+        return bool(self.finished.all())
+
+    def restart_finished(self, generator: torch.Generator) -> tuple[Any, AgentState]:
+        """The carried state and agents, detached, with the finished episodes started again."""
+        world, finished = self.world, self.finished
+        state = (
+            world.detach(self.state)
+            if hasattr(world, "detach")
+            else type(self.state)(*(x.detach() for x in self.state))
+        )
+        agents = AgentState(*(x.detach() for x in self.agents))
+        if bool(finished.any()):
+            if not hasattr(world, "reset_done"):
+                raise ValueError(
+                    f"{type(world).__name__} ended some episodes early but has no reset_done(state, mask, generator) "
+                    "to start them again"
+                )
+            state = world.reset_done(state, finished, generator)
+            rows = finished.repeat_interleave(self.cfg.num_agents).unsqueeze(-1)  # [B*N, 1]
+            agents = AgentState(*(torch.where(rows, torch.zeros_like(x), x) for x in agents))
+            self.steps = torch.where(finished, torch.zeros_like(self.steps), self.steps)
+            self.returns = torch.where(finished, torch.zeros_like(self.returns), self.returns)
+        return state, agents
 
 
 class _MetricWriter:

@@ -361,11 +361,14 @@ def message_share(world: Any, steps: int, world_mse: float) -> float | None:
 
 
 WorldFactory = Callable[["Config"], World]
-_WORLDS: dict[str, WorldFactory] = {}
+_WORLDS: dict[str, WorldFactory | str] = {}
 
 
-def register_world(name: str, factory: WorldFactory) -> None:
+def register_world(name: str, factory: WorldFactory | str) -> None:
     """Lets configs name a world: ``Config(world=name)`` builds it with ``factory(cfg)``.
+
+    ``factory`` is a callable, or an import path ``"package.module:attribute"`` resolved when a config first
+    needs it (so that an adapter's simulator is imported only by the runs that use it).
 
     >>> register_world("swarm_copy", lambda cfg: SwarmWorld(cfg.num_agents))
     >>> "swarm_copy" in world_names()
@@ -373,8 +376,10 @@ def register_world(name: str, factory: WorldFactory) -> None:
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"world name must be a non-empty string, got {name!r}")
-    if not callable(factory):
-        raise TypeError(f"world factory for {name!r} must be callable, got {type(factory).__name__}")
+    if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
+        raise TypeError(
+            f"world factory for {name!r} must be callable or a 'package.module:attribute' path, got {factory!r}"
+        )
     _WORLDS[name.lower()] = factory
 
 
@@ -383,19 +388,49 @@ def world_names() -> tuple[str, ...]:
     return tuple(_WORLDS)
 
 
+def resolve_factory(path: str) -> WorldFactory:
+    """The callable an import path ``"package.module:attribute"`` names, or a one-line ``ValueError``."""
+    import importlib
+
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"a world import path must look like 'package.module:Factory', got {path!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"world {path!r}: cannot import {module_name!r} ({exc})") from None
+    factory: Any = module
+    for part in attribute.split("."):
+        if not hasattr(factory, part):
+            raise ValueError(f"world {path!r}: module {module_name!r} has no attribute {attribute!r}")
+        factory = getattr(factory, part)
+    if not callable(factory):
+        raise ValueError(f"world {path!r} names a {type(factory).__name__}, not a callable factory")
+    return factory
+
+
 def build_world(cfg: Config) -> World:
-    """The world a config names (``cfg.world``), built from the config's fields."""
+    """The world a config names (``cfg.world``: a registered name or a ``package.module:Factory`` path),
+    built from the config's fields."""
     factory = _WORLDS.get(cfg.world)
+    if factory is None and ":" in cfg.world:
+        factory = cfg.world
     if factory is None:
         raise ValueError(
-            f"world must be one of the registered worlds {list(_WORLDS)} "
+            f"world must be one of the registered worlds {list(_WORLDS)} or a 'package.module:Factory' path "
             f"(see gnncomm.world.register_world), got {cfg.world!r}"
         )
+    if isinstance(factory, str):
+        factory = resolve_factory(factory)
     return factory(cfg)
 
 
 def check_world(world: Any, cfg: Config) -> World:
-    """Checks that ``world`` implements :class:`World` and agrees with ``cfg``; returns it."""
+    """Checks that ``world`` implements :class:`World` and agrees with ``cfg``; returns it.
+
+    The model's latent size is the world's own ``latent_dim`` (0 for a task without a hidden state); the
+    config's ``latent_dim`` is :class:`SwarmWorld`'s parameter, so a world that has a latent must agree with it.
+    """
     missing = [
         name
         for name in ("num_agents", "latent_dim", "obs_dim", "reset", "sample_noise", "observe", "step", "reward")
@@ -403,7 +438,8 @@ def check_world(world: Any, cfg: Config) -> World:
     ]
     if missing:
         raise TypeError(f"world must implement gnncomm.world.World; {type(world).__name__} lacks {missing}")
-    for name in ("num_agents", "latent_dim"):
+    names = ("num_agents", "latent_dim") if world.latent_dim else ("num_agents",)
+    for name in names:
         if getattr(world, name) != getattr(cfg, name):
             raise ValueError(
                 f"the world has {name}={getattr(world, name)} but the config says "
@@ -412,7 +448,18 @@ def check_world(world: Any, cfg: Config) -> World:
     return world
 
 
+def action_dim(world: Any) -> int:
+    """The size of one agent's action in ``world`` (2, a force in the plane, unless it says otherwise)."""
+    return int(getattr(world, "action_dim", 2))
+
+
+def is_windowed(cfg: Config) -> bool:
+    """Whether episodes run longer than one backprop window (``episode_steps > timesteps``)."""
+    return cfg.episode_steps > cfg.timesteps
+
+
 register_world(
     "swarm",
     lambda cfg: SwarmWorld(cfg.num_agents, cfg.latent_dim, cfg.view_size, cfg.obs_noise, cfg.arena_size or None),
 )
+register_world("vmas", "gnncomm.worlds.vmas:make_vmas_world")

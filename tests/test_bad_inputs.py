@@ -283,7 +283,7 @@ API_CASES = [
     ("num_agents", (ValueError,), _config(num_agents=0)),
     ("num_agents", (TypeError,), _config(num_agents="10")),
     ("num_agents", (TypeError,), _config(num_agents=True)),
-    ("k_neighbors", (ValueError,), _config(k_neighbors=0)),
+    ("k_neighbors", (ValueError,), _config(k_neighbors=-1)),
     ("k_neighbors", (ValueError,), _config(topology="random_regular", num_agents=7, k_neighbors=3)),
     ("lr", (ValueError,), _config(lr=float("nan"))),
     ("lr", (ValueError,), _config(lr=-1e-3)),

@@ -381,6 +381,10 @@ def _typed(name: str) -> st.SearchStrategy:
                 max_size=3,
             ),
         ),
+        "dict": st.one_of(
+            st.dictionaries(st.text(max_size=6), _SCALARS, max_size=3),
+            st.dictionaries(st.integers(-2, 3), _SCALARS, max_size=2),
+        ),
     }[kind]
     return st.integers(0, 9).flatmap(lambda i: _VALUES if i == 0 else typed)
 

@@ -165,6 +165,15 @@ def test_communication_ablation_reports_the_reward_of_any_world(run_dir):
         "reward_no_actions",
         "reward_random_actions",
         "episodes",
+        "episode_return",
+        "episode_return_silenced",
+        "episode_return_shuffled",
+        "episode_return_no_actions",
+        "episode_return_random_actions",
+        "episode_steps",
+        "success_rate",
+        "success_rate_silenced",
+        "success_rate_reason",
     }
     swarm_only = {
         "dispersion",
@@ -176,7 +185,10 @@ def test_communication_ablation_reports_the_reward_of_any_world(run_dir):
         "message_share",
     }
     assert set(ablation) == generic | swarm_only
-    assert all(math.isfinite(v) for v in ablation.values()) and ablation["episodes"] == 6
+    numbers = {k: v for k, v in ablation.items() if not k.startswith("success_rate")}
+    assert all(math.isfinite(v) for v in numbers.values()) and ablation["episodes"] == 6
+    assert ablation["success_rate"] is None and "no success" in ablation["success_rate_reason"]
+    assert ablation["episode_return"] == pytest.approx(ablation["reward"] * cfg.timesteps)
     assert ablation["world_mse_ratio"] == pytest.approx(ablation["world_mse"] / ablation["world_mse_silent"])
     assert ablation["reward"] <= 0.0  # SwarmWorld: minus the dispersion
     plain = evaluation.communication_ablation(system, PlainWorld(cfg), cfg, episodes=6)

@@ -176,8 +176,10 @@ def test_a_compiled_step_trains_like_the_eager_one(tmp_path):
         trainer.train(progress=False)
         runs[name] = trainer.system.state_dict()
     torch._dynamo.reset()
+    # AdamW moves every weight by about lr (8e-3) per step whatever the gradient's size, so a wrong compiled step
+    # shows at 1e-3; float reassociation in the compiled graph was measured moving one weight by 1.2e-5.
     for key, value in runs["eager"].items():
-        torch.testing.assert_close(runs["compiled"][key], value, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(runs["compiled"][key], value, rtol=1e-4, atol=5e-5)
 
 
 def test_the_learning_rate_follows_the_schedule_and_is_logged(tmp_path):
