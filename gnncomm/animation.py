@@ -9,6 +9,7 @@ same answer as the run's other outputs).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from gnncomm.evaluation import attention_structure, end_of_run_episodes, load_run
@@ -29,6 +30,32 @@ def format_message(symbols: list[int]) -> str:
     return ".".join("_" if s == 0 else str(s) for s in symbols)
 
 
+def check_gif_path(out: str | Path, *, name: str = "out") -> Path:
+    """``out`` as a :class:`~pathlib.Path` if a GIF can be written there; raises a one-line ``ValueError`` naming
+    ``name`` otherwise: an empty name, a suffix other than ``.gif``, a folder, or a parent folder that does not
+    exist (it is never created).
+
+    >>> check_gif_path("episode.png")
+    Traceback (most recent call last):
+    ...
+    ValueError: out must be a .gif file, got 'episode.png'
+    """
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path to a .gif file, got {type(out).__name__}")
+    text = str(out)
+    if not text.strip():
+        raise ValueError(f"{name} must name a .gif file, got {text!r}")
+    path = Path(out)
+    if path.suffix.lower() != ".gif":
+        raise ValueError(f"{name} must be a .gif file, got {text!r}")
+    if path.is_dir():
+        raise ValueError(f"{name} must be a .gif file, got the folder {text!r}")
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        raise ValueError(f"{name} must be in an existing folder, got {text!r} ({str(parent)!r} is not a folder)")
+    return path
+
+
 def animate(
     run_dir: str | Path,
     out: str | Path | None = None,
@@ -45,7 +72,7 @@ def animate(
 
     Args:
         run_dir: a run folder with a checkpoint.
-        out: the GIF's path (default: ``run_dir/episode.gif``).
+        out: the GIF's path, a ``.gif`` in an existing folder (default: ``run_dir/episode.gif``).
         episode: which held-out episode, ``0 <= episode < the evaluation's episodes``.
         fps: frames (steps) per second.
         device: where to run the rollout.
@@ -53,8 +80,11 @@ def animate(
 
     Raises:
         CheckpointError: ``run_dir`` holds no readable checkpoint.
-        ValueError: ``episode`` or ``fps`` out of range.
+        ValueError: ``episode`` or ``fps`` out of range, or ``out`` not a ``.gif`` in an existing folder
+            (see :func:`check_gif_path`).
     """
+    if out is not None:
+        out = check_gif_path(out)
     plt = pyplot()
     from matplotlib.animation import FuncAnimation, PillowWriter
 
@@ -130,8 +160,7 @@ def animate(
             transform=side.transAxes,
         )
 
-    out = Path(out) if out is not None else run_dir / "episode.gif"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = out if out is not None else run_dir / "episode.gif"
     animation = FuncAnimation(fig, draw, frames=T, interval=1000 / fps)
     tmp = out.with_name(f".{out.name}.tmp.gif")
     animation.save(tmp, writer=PillowWriter(fps=fps), dpi=90)

@@ -1,4 +1,4 @@
-"""``gnncomm train | evaluate | bench``: a thin command line over the library.
+"""``gnncomm train | evaluate | animate | bench``: a thin command line over the library.
 
 Every error is one line on stderr, ``error: ...``, never a traceback, with a non-zero exit status
 (:data:`EXIT_STATUS`). ``GNNCOMM_TRACEBACK=1`` shows the traceback of an unexpected error.
@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import torch
 
-from gnncomm.animation import animate
+from gnncomm.animation import animate, check_gif_path
 from gnncomm.bench import run_bench
 from gnncomm.checkpoint import CheckpointError, load_checkpoint
 from gnncomm.config import PRESETS, Config, check_device, field_docs
@@ -322,6 +322,20 @@ def _device_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("device ")) from None
 
 
+def _folder_arg(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
+    return text
+
+
+def _gif_arg(text: str) -> str:
+    try:
+        check_gif_path(text, name="out")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("out ")) from None
+    return text
+
+
 def _bench_topology(text: str) -> str:
     key = text.strip().lower().replace("-", "_")
     allowed = [name for name in topology_names() if name != "custom"]
@@ -356,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``gnncomm`` parser: its errors raise :class:`UsageError` instead of exiting."""
     formatter = {"formatter_class": _HelpFormatter}
     parser = _Parser(prog="gnncomm", description=DESCRIPTION, **formatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,bench}")
+    sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser(
         "train",
         help="train a population (defaults: the seed's 10-agent kNN set-up)",
@@ -371,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="named set-up under the config file and the overrides; gpu = batch 256, compile, bf16, "
         "5000 steps; tiny = a few-second smoke run",
     )
-    p.add_argument("--out", metavar="DIR", help=f"run folder for a new run (default: {DEFAULT_OUT})")
+    p.add_argument("--out", type=_folder_arg, metavar="DIR", help=f"run folder for a new run (default: {DEFAULT_OUT})")
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -379,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--resume",
+        type=_folder_arg,
         metavar="DIR",
         help="continue the run in DIR exactly where it stopped (not with --out OTHER, --overwrite, "
         "--config or --preset)",
@@ -420,7 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", help="a run folder written by gnncomm train")
     p.add_argument("--episode", type=_int_at_least(0), default=0, metavar="I", help="held-out episode to draw")
-    p.add_argument("--out", default=None, help="the GIF's path (default: RUN_DIR/episode.gif)")
+    p.add_argument(
+        "--out",
+        type=_gif_arg,
+        default=None,
+        help="the GIF's path, in an existing folder (default: RUN_DIR/episode.gif)",
+    )
     p.add_argument("--fps", type=float, default=1.0, help="frames (steps) per second")
     p.add_argument("--device", type=_device_arg, default="cpu", help="auto, cpu, cuda or cuda:N")
     p.set_defaults(func=_animate)
@@ -454,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-agent", action="store_true", help="per-agent parameters instead of shared ones")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_bench)
+    sub.metavar = "{" + ",".join(sub.choices) + "}"  # every command, in usage lines and errors
     return parser
 
 

@@ -144,7 +144,7 @@ class Config:
     temperature_start: float = 2.0
     """Gumbel temperature at step 0."""
     temperature_end: float = 0.5
-    """Gumbel temperature after annealing (exponential decay)."""
+    """Gumbel temperature after annealing (exponential decay); at most temperature_start."""
     anneal_steps: int = 600
     """Steps over which the temperature anneals (then it stays at temperature_end) and lr_decay decays the learning
     rate; 0 means the run's steps as first started. Fixed when a run starts, so extending steps on resume continues
@@ -264,6 +264,11 @@ class Config:
         for name in ("lr", "max_grad_norm", "temperature_start", "temperature_end"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.temperature_end > self.temperature_start:
+            raise ValueError(
+                f"temperature_end must be in (0, temperature_start = {self.temperature_start}] (the temperature "
+                f"anneals down), got temperature_end={self.temperature_end}"
+            )
         _at_least(self, "batch_size", 1)
         _at_least(self, "steps", 1)
         _at_least(self, "anneal_steps", 0)

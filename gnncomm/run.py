@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ ANIMATE_MAX_AGENTS = 200
 
 
 def train(
-    cfg: Config,
+    cfg: Config | Mapping[str, Any],
     run_dir: str | Path,
     *,
     world: World | None = None,
@@ -41,10 +42,11 @@ def train(
 
     The run folder is owned for the whole call: rank 0 claims it (see
     :func:`gnncomm.runfolder.claim_run_dir`), so a folder that already holds a run is refused unless
-    ``resume`` or ``overwrite``, and a second writer meets the lock.
+    ``resume=True`` or ``overwrite=True``, and a second writer meets the lock.
 
     Args:
-        cfg: the run's :class:`Config`.
+        cfg: the run's :class:`Config`, or a mapping of its fields (validated by :meth:`Config.from_dict`;
+            the fields it leaves out keep their defaults).
         run_dir: output folder.
         world: the world to learn in; by default the one ``cfg.world`` names (:class:`~gnncomm.world.SwarmWorld`).
         resume: continue from ``run_dir/checkpoint.pt``; the saved config must match ``cfg``'s model.
@@ -54,13 +56,17 @@ def train(
         progress: show a tqdm bar.
         evaluate: run the final ablation and write ``ablation.json`` and the figures.
     """
+    if isinstance(cfg, Mapping):
+        cfg = Config.from_dict(cfg)
+    elif not isinstance(cfg, Config):
+        raise TypeError(f"cfg must be a Config or a mapping of its fields, got {type(cfg).__name__}")
     if state is not None and not resume:
         raise ValueError("state is a loaded checkpoint to resume from: pass resume=True with it")
     if lock is not None and (not lock.held or Path(lock.run_dir).resolve() != Path(run_dir).resolve()):
         raise ValueError(f"lock must be a held claim on {str(run_dir)!r}, got {lock!r}")
     rank0 = os.environ.get("RANK", "0") == "0"
     claim = (
-        claim_run_dir(run_dir, resume=resume, overwrite=overwrite)
+        claim_run_dir(run_dir, resume=resume, overwrite=overwrite, interface="python")
         if lock is None and rank0
         else contextlib.nullcontext()
     )

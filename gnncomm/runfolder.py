@@ -11,7 +11,9 @@
 * only once the lock is held are the old run's files removed (``overwrite``) and the temporaries of
   interrupted atomic writes cleaned (:func:`gnncomm.checkpoint.clean_stale_temporaries`).
 
-Every refusal is a one-line :class:`RunFolderError` that names the command-line flag to use.
+Every refusal is a one-line :class:`RunFolderError` that says what to do in the words of the caller's
+interface (:data:`INTERFACES`): the command-line flags (``--resume DIR``, ``--overwrite``) by default, the
+keyword arguments of :func:`gnncomm.train` (``resume=True``, ``overwrite=True``) with ``interface="python"``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ RUN_OUTPUTS = (
 with ``agent_*.pth`` and the TensorBoard folder ``tb/``. Other files in the folder are left alone."""
 RUN_OUTPUT_GLOBS = ("agent_*.pth",)
 RUN_OUTPUT_DIRS = ("tb",)
+INTERFACES = ("cli", "python")
+"""Whose words a refusal uses: ``gnncomm train``'s flags, or the keyword arguments of :func:`gnncomm.train`."""
 
 
 class RunFolderError(RuntimeError):
@@ -110,19 +114,23 @@ def _read_lock_file(path: Path) -> LockInfo | None:
         return None
 
 
-def check_run_dir(run_dir: str | Path, *, resume: bool, overwrite: bool) -> Path:
+def check_run_dir(run_dir: str | Path, *, resume: bool, overwrite: bool, interface: str = "cli") -> Path:
     """Every check of :func:`claim_run_dir` that writes nothing and ignores the lock; returns ``Path(run_dir)``.
 
     Raises:
         RunFolderError: ``run_dir`` is a file, lies under a file, is not writable, already holds a run
             (without ``resume`` or ``overwrite``), or holds no checkpoint (``resume``).
     """
+    if interface not in INTERFACES:
+        raise ValueError(f"interface must be one of {list(INTERFACES)}, got {interface!r}")
+    cli = interface == "cli"
+    resume_word, overwrite_word = ("--resume", "--overwrite") if cli else ("resume=True", "overwrite=True")
     if resume and overwrite:
         raise RunFolderError(
-            "--resume and --overwrite exclude each other: --resume continues the run in a folder, "
-            "--overwrite replaces it"
+            f"{resume_word} and {overwrite_word} exclude each other: {resume_word} continues the run in a folder, "
+            f"{overwrite_word} replaces it"
         )
-    flag = "--resume" if resume else "--out"
+    flag = _folder_word(resume, interface)
     if not isinstance(run_dir, (str, os.PathLike)):
         raise TypeError(f"run_dir must be a path, got {type(run_dir).__name__}")
     if str(run_dir) == "":
@@ -142,7 +150,7 @@ def check_run_dir(run_dir: str | Path, *, resume: bool, overwrite: bool) -> Path
         if parent is not None and not parent.is_dir():
             raise RunFolderError(f"{flag} {shown} lies under the file {str(parent)!r}, not a folder")
         if resume:
-            raise RunFolderError(f"--resume {shown}: no such folder, so no checkpoint to resume")
+            raise RunFolderError(f"{flag} {shown}: no such folder, so no checkpoint to resume")
         if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
             raise RunFolderError(f"{flag} {shown} cannot be created: {str(parent)!r} is not writable")
         return path
@@ -150,21 +158,29 @@ def check_run_dir(run_dir: str | Path, *, resume: bool, overwrite: bool) -> Path
         raise RunFolderError(f"{flag} {shown} is not writable (permission denied)")
     if resume:
         if not (path / CHECKPOINT_NAME).is_file():
+            new_run = f"--out {path}" if cli else "resume=False"
             raise RunFolderError(
-                f"--resume {shown}: no checkpoint ({CHECKPOINT_NAME}) there to resume; "
-                f"start a new run with --out {path}"
+                f"{flag} {shown}: no checkpoint ({CHECKPOINT_NAME}) there to resume; start a new run with {new_run}"
             )
         return path
     markers = [m for m in RUN_MARKERS if (path / m).exists()]
     if markers and not overwrite:
+        resume_it = f"--resume {path}" if cli else "resume=True"
         raise RunFolderError(
             f"run folder {shown} already holds a run ({', '.join(markers)}); continue it with "
-            f"--resume {path}, or replace it with --overwrite"
+            f"{resume_it}, or replace it with {overwrite_word}"
         )
     return path
 
 
-def claim_run_dir(run_dir: str | Path, *, resume: bool, overwrite: bool) -> RunLock:
+def _folder_word(resume: bool, interface: str) -> str:
+    """How ``interface`` names the run folder: the flag that gave it, or :func:`gnncomm.train`'s ``run_dir``."""
+    if interface == "python":
+        return "run_dir"
+    return "--resume" if resume else "--out"
+
+
+def claim_run_dir(run_dir: str | Path, *, resume: bool, overwrite: bool, interface: str = "cli") -> RunLock:
     """Takes ``run_dir`` for one writer: checks it, creates it, locks it, then prepares it.
 
     Call it after the run's config has validated: nothing in an existing run is touched before the
@@ -175,13 +191,15 @@ def claim_run_dir(run_dir: str | Path, *, resume: bool, overwrite: bool) -> RunL
         run_dir: the run folder (created with its parents if missing).
         resume: the run in ``run_dir`` is to be continued; it must hold a checkpoint.
         overwrite: a run already in ``run_dir`` is to be replaced.
+        interface: ``"cli"`` (``gnncomm train``) or ``"python"`` (:func:`gnncomm.train`): whose words a
+            refusal uses (``--resume DIR``, ``--overwrite``; or ``resume=True``, ``overwrite=True``).
 
     Raises:
         RunFolderError: see :func:`check_run_dir`; or another live process holds the lock (the error
             names its pid and host), or the lock cannot be created.
     """
-    path = check_run_dir(run_dir, resume=resume, overwrite=overwrite)
-    flag = "--resume" if resume else "--out"
+    path = check_run_dir(run_dir, resume=resume, overwrite=overwrite, interface=interface)
+    flag = _folder_word(resume, interface)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

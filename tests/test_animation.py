@@ -1,10 +1,13 @@
 """gnncomm animate: a GIF of one held-out episode, one frame per step."""
 
+import os
+from pathlib import Path
+
 import pytest
 from PIL import Image
 
 import gnncomm
-from gnncomm.animation import animate
+from gnncomm.animation import animate, check_gif_path
 from gnncomm.checkpoint import CheckpointError
 from gnncomm.cli import main
 from gnncomm.config import PRESETS
@@ -41,3 +44,41 @@ def test_animate_on_a_folder_without_a_checkpoint_is_one_clear_line(tmp_path, ca
     assert main(["animate", str(tmp_path)]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: cannot animate") and "checkpoint" in err[0]
+
+
+@pytest.mark.parametrize(
+    "out, match",
+    [
+        ("episode.png", r"^out must be a \.gif file, got '.*episode\.png'$"),
+        ("", r"^out must name a \.gif file, got ''$"),
+        (
+            "missing/episode.gif",
+            r"^out must be in an existing folder, got '.*missing/episode\.gif' \('.*missing' is not",
+        ),
+        (".", r"^out must be a \.gif file, got '.*'$"),
+    ],
+)
+def test_animate_refuses_an_out_that_is_no_gif_in_an_existing_folder_and_creates_nothing(
+    tiny_run, tmp_path, out, match
+):
+    target = str(tmp_path / out) if out not in ("", ".") else out
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(ValueError, match=match):
+        animate(tiny_run, target)
+    assert main(["animate", str(tiny_run), "--out", target]) == 2
+    assert sorted(tmp_path.rglob("*")) == before  # no GIF data in a .png, no folder made for it
+
+
+def test_animate_cli_names_out_in_one_line_and_never_creates_a_folder_at_the_root(tiny_run, capsys):
+    missing = "/nonexistent_gnncomm_dir"
+    for out, words in (
+        (f"{missing}/x.gif", f"argument --out: must be in an existing folder, got '{missing}/x.gif'"),
+        ("x.png", "argument --out: must be a .gif file, got 'x.png'"),
+        ("  ", "argument --out: must name a .gif file"),
+    ):
+        capsys.readouterr()
+        assert main(["animate", str(tiny_run), "--out", out]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {words}"), err
+    assert not os.path.exists(missing) and not os.path.exists("x.png")
+    assert check_gif_path("a.GIF") == Path("a.GIF")  # the suffix in any case

@@ -16,7 +16,8 @@ import networkx as nx
 import pytest
 import torch
 
-from gnncomm import PRESETS, Config, cli
+import gnncomm
+from gnncomm import PRESETS, Config, MessageAttention, cli
 from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from gnncomm.cli import main
 from gnncomm.runfolder import RunFolderError, claim_run_dir
@@ -151,6 +152,10 @@ CLI_CASES = [
     ("num_agents", lambda d: ["train", "--resume", str(fake_checkpoint(d / "run")), "num_agents=1"]),
     ("checkpoint", lambda d: ["train", "--resume", str(evil_checkpoint(d / "run"))]),
     ("checkpoint", lambda d: ["train", "--resume", str(corrupt_checkpoint(d / "run"))]),
+    ("--out", lambda d: ["train", "--out", ""]),
+    ("--out", lambda d: ["train", "--out", "  "]),
+    ("--resume", lambda d: ["train", "--resume", ""]),
+    ("temperature_start", lambda d: ["train", "temperature_start=0.5", "temperature_end=1"]),
     # bench
     ("--agents", lambda d: ["bench", "--agents", "0"]),
     ("--agents", lambda d: ["bench", "--agents", "-5"]),
@@ -175,8 +180,15 @@ CLI_CASES = [
     ("file", lambda d: ["evaluate", a_file(d)]),
     ("checkpoint", lambda d: ["evaluate", str(corrupt_checkpoint(d / "run"))]),
     ("checkpoint", lambda d: ["evaluate", str(evil_checkpoint(d / "run"))]),
+    # animate
+    ("--out", lambda d: ["animate", str(d), "--out", ""]),
+    ("--out", lambda d: ["animate", str(d), "--out", str(d / "episode.png")]),
+    ("--out", lambda d: ["animate", str(d), "--out", str(d / "missing" / "episode.gif")]),
+    ("--out", lambda d: ["animate", str(d), "--out", "/nonexistent_gnncomm_dir/x.gif"]),
+    ("--out", lambda d: ["animate", str(d), "--out", str(d)]),
     # the command line itself
     ("train", lambda d: []),
+    ("{train,evaluate,animate,bench}", lambda d: []),
     ("fly", lambda d: ["fly"]),
     ("--bogus", lambda d: ["train", "--bogus"]),
 ]
@@ -278,6 +290,12 @@ def _saved(obj) -> Callable:
     return make
 
 
+def _attention(x=torch.float32, message=torch.float32, weights=torch.float32):
+    layer = MessageAttention(4, 8, 5, 2, heads=2).to(weights)
+    one_hot = torch.nn.functional.one_hot(torch.tensor([[0, 1], [2, 3], [4, 0]]), 5)
+    return layer(torch.zeros(3, 4, dtype=x), one_hot.to(message), torch.tensor([[0, 1], [1, 2]]))
+
+
 API_CASES = [
     # Config fields
     ("num_agents", (ValueError,), _config(num_agents=0)),
@@ -344,6 +362,23 @@ API_CASES = [
     ("--overwrite", (RunFolderError,), _claim(lambda d: d, resume=True, overwrite=True)),
     (f"process {os.getpid()}", (RunFolderError,), _claim(_locked)),
     ("run_dir", (TypeError,), lambda d: claim_run_dir(3, resume=False, overwrite=False)),
+    ("overwrite=True", (RunFolderError,), _claim(lambda d: fake_checkpoint(d / "run"), interface="python")),
+    ("resume=True", (RunFolderError,), _claim(lambda d: d, resume=True, overwrite=True, interface="python")),
+    ("interface", (ValueError,), _claim(lambda d: d, interface="web")),
+    # temperature schedule
+    ("temperature_start", (ValueError,), _config(temperature_start=1.0, temperature_end=1.5)),
+    ("temperature_end", (ValueError,), _config(temperature_end=3.0)),
+    # gnncomm.train from Python
+    ("cfg", (TypeError,), lambda d: gnncomm.train("steps=3", d / "run")),
+    ("cfg", (TypeError,), lambda d: gnncomm.train(None, d / "run")),
+    ("steps", (ValueError,), lambda d: gnncomm.train({"steps": -1}, d / "run")),
+    ("overwrite=True", (RunFolderError,), lambda d: gnncomm.train({"steps": 1}, fake_checkpoint(d / "run"))),
+    ("resume=False", (RunFolderError,), lambda d: gnncomm.train({"steps": 1}, d, resume=True)),
+    # MessageAttention
+    ("x must have the dtype", (TypeError,), lambda d: _attention(x=torch.float64)),
+    ("message must have the dtype", (TypeError,), lambda d: _attention(message=torch.float64)),
+    ("message must have the dtype", (TypeError,), lambda d: _attention(message=torch.bfloat16)),
+    ("x must have the dtype", (TypeError,), lambda d: _attention(x=torch.float32, weights=torch.float64)),
 ]
 if NO_CUDA:
     API_CASES.append(

@@ -234,3 +234,19 @@ def test_train_resume_and_refusal_end_to_end(tmp_path, capsys):
     with open(tmp_path / "run" / "metrics.csv") as fh:
         assert [int(row["step"]) for row in csv.DictReader(fh)] == [1, 2, 3, 4]
     assert not (tmp_path / "run" / LOCK_NAME).exists()
+
+
+def test_gnncomm_without_a_command_lists_every_command(capsys):
+    commands = list(_subparsers(build_parser()))
+    assert commands == ["train", "evaluate", "animate", "bench"]
+    assert main([]) == 2
+    assert "{train,evaluate,animate,bench}" in one_error_line(capsys)
+    assert "{train,evaluate,animate,bench}" in build_parser().format_usage()
+
+
+@pytest.mark.parametrize("flag, value", [("--out", ""), ("--out", "   "), ("--resume", ""), ("--resume", "\t")])
+def test_an_empty_run_folder_is_refused_naming_the_flag(flag, value, tmp_path, monkeypatch, capsys, fake_train):
+    monkeypatch.chdir(tmp_path)  # '' would otherwise be the current folder
+    assert main(["train", flag, value, "--no-progress", "steps=3"]) == 2
+    assert f"argument {flag}: must name a folder, got " in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == [] and not fake_train.calls

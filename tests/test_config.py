@@ -244,6 +244,19 @@ def test_temperature_anneals_from_start_to_end():
     assert cfg.temperature(30, span=60) == Config(anneal_steps=60).temperature(30)
 
 
+def test_a_temperature_that_would_anneal_upwards_is_refused_naming_both_fields():
+    with pytest.raises(ValueError) as info:
+        Config(temperature_start=1.0, temperature_end=1.5)
+    assert str(info.value) == (
+        "temperature_end must be in (0, temperature_start = 1.0] (the temperature anneals down), "
+        "got temperature_end=1.5"
+    )
+    with pytest.raises(ValueError, match=r"temperature_start = 0.2\]"):
+        Config().with_overrides(["temperature_start=0.2"])  # below the default end, 0.5
+    assert Config(temperature_start=0.7, temperature_end=0.7).temperature(300) == 0.7  # a constant one is fine
+    assert all(Config(**fields).temperature_end <= Config(**fields).temperature_start for fields in PRESETS.values())
+
+
 def test_learning_rate_warms_up_then_decays_by_cosine_over_the_anneal_span():
     constant = Config(lr=1e-3, warmup_steps=0)
     assert [constant.learning_rate(s) for s in (0, 300, 10_000)] == [1e-3] * 3

@@ -385,6 +385,43 @@ def test_message_attention_bad_inputs():
         layer(x, msg, ei, symbols=msg.argmax(-1).int())
 
 
+@pytest.mark.parametrize("dense", ["never", "always"])
+def test_inputs_of_another_dtype_than_the_parameters_are_one_line_naming_the_argument(dense):
+    layer = MessageAttention(D, D, V, M, heads=H, dense=dense)
+    x, msg, ei = layer_inputs(n=6)
+    for args, name, given in (
+        ((x.double(), msg, ei), "x", "torch.float64"),
+        ((x, msg.double(), ei), "message", "torch.float64"),
+    ):
+        with pytest.raises(TypeError) as info:
+            layer(*args)
+        assert str(info.value) == (
+            f"{name} must have the dtype of the layer's parameters, torch.float32, got {given} "
+            f"(convert it with .to(torch.float32), or the layer with .to({given}))"
+        )
+    with pytest.raises(TypeError, match=r"^message must have the dtype of the layer's parameters, torch.float64, got"):
+        layer.double()(x.double(), msg, ei, symbols=msg.argmax(-1))  # float64 weights, float32 messages: likewise
+    assert layer(x.double(), msg.double(), ei).dtype == torch.float64  # a float64 layer takes float64 inputs
+
+
+def test_mixed_dtypes_under_autocast_are_left_to_autocast_and_the_check_compiles_without_a_graph_break():
+    layer = MessageAttention(D, D, V, M, heads=H)
+    x, msg, ei = layer_inputs(n=8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(x.bfloat16(), msg, ei, num_agents=8)  # bf16 states, float32 weights and messages
+        assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+
+        def under_autocast(x, msg):
+            return layer(x, msg.bfloat16(), ei)
+
+        assert torch._dynamo.explain(under_autocast)(x, msg).graph_break_count == 0
+    assert torch._dynamo.explain(layer)(x, msg, ei).graph_break_count == 0
+    compiled = torch.compile(layer, backend="eager")
+    compiled(x, msg, ei)
+    with pytest.raises(TypeError, match="^x must have the dtype of the layer's parameters"):
+        compiled(x.double(), msg, ei)
+
+
 @pytest.mark.parametrize("flatten", [True, False])
 def test_fused_symbol_projection_equals_embedding_then_linear(flatten, generator):
     from gnncomm.nn import SymbolEmbedding

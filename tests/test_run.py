@@ -12,6 +12,7 @@ import torch
 import gnncomm
 from gnncomm import Config
 from gnncomm.config import PRESETS
+from gnncomm.runfolder import RunFolderError
 
 TINY = dict(PRESETS["tiny"], eval_episodes=8)
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -183,3 +184,26 @@ def test_the_user_world_example_trains_and_gets_the_evaluate_report(tmp_path):
     spec.loader.exec_module(module)
     report = module.main(["--quick", "--out", str(tmp_path)])
     assert (tmp_path / "report.md").is_file() and math.isfinite(report["world_mse"])
+
+
+def test_train_takes_a_mapping_of_fields_and_a_second_call_on_the_folder_speaks_python(tmp_path):
+    fields = {**TINY, "steps": 2}
+    result = gnncomm.train(fields, tmp_path, progress=False, evaluate=False)  # a mapping, as Config.from_dict takes
+    assert result.status == "finished" and result.step == 2
+    assert Config.from_dict(json.loads((tmp_path / "config.json").read_text())) == Config.from_dict(fields)
+    with pytest.raises(RunFolderError) as info:  # the README's quickstart, run a second time
+        gnncomm.train(fields, tmp_path, progress=False, evaluate=False)
+    message = str(info.value)
+    assert "\n" not in message and message.endswith("continue it with resume=True, or replace it with overwrite=True")
+    assert "--resume" not in message and "--overwrite" not in message
+
+
+def test_train_refuses_a_cfg_that_is_no_config_nor_mapping_before_touching_the_folder(tmp_path):
+    for bad in ("steps=3", [("steps", 3)], None, 3):
+        with pytest.raises(TypeError, match=r"^cfg must be a Config or a mapping of its fields, got \w+$"):
+            gnncomm.train(bad, tmp_path / "run")
+    with pytest.raises(ValueError, match="^steps must be >= 1, got 0$"):
+        gnncomm.train({"steps": 0}, tmp_path / "run")
+    with pytest.raises(ValueError, match="unknown config field.*'stepz'"):
+        gnncomm.train({"stepz": 3}, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -191,3 +191,28 @@ def test_a_lock_is_released_when_the_block_raises(tmp_path):
     with pytest.raises(KeyError), claim_run_dir(tmp_path, resume=False, overwrite=False):
         raise KeyError("boom")
     assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_python_callers_are_told_the_keyword_arguments_and_the_command_line_keeps_its_flags(tmp_path):
+    run = make_run(tmp_path / "run")
+    refusals = [  # (claim, what a Python caller reads, what the command line reads)
+        (dict(run_dir=run), r"continue it with resume=True, or replace it with overwrite=True$", "--resume"),
+        (dict(run_dir=run, resume=True, overwrite=True), "^resume=True and overwrite=True exclude", "--overwrite"),
+        (
+            dict(run_dir=make_run(tmp_path / "old", "metrics.csv"), resume=True),
+            "start a new run with resume=False$",
+            "--out",
+        ),
+        (dict(run_dir=tmp_path / "missing", resume=True), "^run_dir .*missing': no such folder", "--resume"),
+        (dict(run_dir=""), "^run_dir must name a folder, got ''$", "--out"),
+    ]
+    for claim, python_words, flag in refusals:
+        claim = {"resume": False, "overwrite": False, **claim}
+        with pytest.raises(RunFolderError, match=python_words) as info:
+            claim_run_dir(**claim, interface="python")
+        assert "--" not in str(info.value).replace(str(tmp_path), "")
+        with pytest.raises(RunFolderError, match=flag):
+            claim_run_dir(**claim)  # the default is the command line's wording
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.json", "metrics.csv"]
+    with pytest.raises(ValueError, match=r"^interface must be one of \['cli', 'python'\], got 'gui'$"):
+        claim_run_dir(run, resume=False, overwrite=False, interface="gui")

@@ -25,6 +25,15 @@ whole training step the gain at moderate density is small (kNN, ``k = 4``, ``N =
 keeps the sparse path below half the pairs: the seed's default graph trains exactly as before.
 """
 
+_AUTOCAST_BY_DEVICE_TYPE = hasattr(torch, "get_autocast_dtype")  # torch >= 2.4: is_autocast_enabled(device_type)
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type`` (a Python bool: no sync, and traced as a constant)."""
+    if _AUTOCAST_BY_DEVICE_TYPE:
+        return torch.is_autocast_enabled(device_type)
+    return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
 
 class MessageAttention(MessagePassing):
     r"""Who to listen to: multi-head attention over the messages of in-neighbours.
@@ -104,7 +113,8 @@ class MessageAttention(MessagePassing):
         - **input:** receiver states ``x (|V|, F_in)``, messages ``(|V|, M, V)``,
           edge indices ``(2, |E|)`` with ``edge_index[0]`` the senders; ``num_agents`` an ``int``
           dividing ``|V|`` (dense path: ``(H, B, N, N)`` attention with ``B = |V| / N``); optional
-          ``symbols (|V|, M)``, long.
+          ``symbols (|V|, M)``, long. ``x`` and ``message`` have the parameters' dtype, unless autocast
+          is on (it casts them).
         - **output:** ``(|V|, out_channels)``, or ``((|V|, out_channels), ((2, |E|), (|E|, H)))`` with
           ``return_attention_weights=True``.
     """
@@ -231,6 +241,14 @@ class MessageAttention(MessagePassing):
             )
         if not message.is_floating_point():
             raise TypeError(f"message must be a floating-point one-hot tensor, got {message.dtype}")
+        dtype = self.lin_query.weight.dtype
+        if not _autocast_enabled(x.device.type):  # under autocast, mixed dtypes are cast by each product
+            for name, value in (("x", x), ("message", message)):
+                if value.dtype != dtype:
+                    raise TypeError(
+                        f"{name} must have the dtype of the layer's parameters, {dtype}, got {value.dtype} "
+                        f"(convert it with .to({dtype}), or the layer with .to({value.dtype}))"
+                    )
         if symbols is not None and list(symbols.shape) != expected[:2]:
             raise ValueError(f"symbols must be message.argmax(-1), of shape {expected[:2]}, got {list(symbols.shape)}")
         if symbols is not None and symbols.dtype != torch.long:
