@@ -51,7 +51,7 @@ import torch
 from benchmarks.common import metadata, write_json
 from gnncomm.config import Config
 from gnncomm.evaluation import communication_ablation
-from gnncomm.rollout import EVAL_SEED_OFFSET
+from gnncomm.rollout import EVAL_SEED_OFFSET, evaluate_rollout
 from gnncomm.trainer import Trainer
 
 BENCHMARL_TASKS: dict[str, dict[str, Any]] = {
@@ -80,12 +80,27 @@ BENCHMARL_TASKS: dict[str, dict[str, Any]] = {
 """BenchMARL's task configurations (``conf/task/vmas/<task>.yaml``), all with ``max_steps: 100``."""
 EPISODE_STEPS = 100
 
-GNNCOMM_TASKS: dict[str, dict[str, Any]] = {
-    "navigation": {"timesteps": 10, "batch_size": 128, "cluster_weight": 1.0},
-    "simple_speaker_listener": {"timesteps": 10, "batch_size": 128, "cluster_weight": 1.0},
-    "flocking": {"timesteps": 10, "batch_size": 128, "cluster_weight": 1.0},
+REWARD_ONLY = {
+    "cluster_weight": 1.0,
+    "recon_weight": 0.0,
+    "comm_weight": 0.0,
+    "vocab_weight": 0.0,
+    "vocab_align_weight": 0.0,
 }
-"""gnncomm's settings per task on top of the library defaults (``cluster_weight`` weighs the reward term)."""
+"""The loss of a task: its reward alone (``cluster_weight`` weighs the reward term), through the simulator."""
+GNNCOMM_TASKS: dict[str, dict[str, Any]] = {
+    "navigation": {"timesteps": 10, "batch_size": 128, "lr": 3e-3, "vocab_size": 8, "msg_dim": 1, **REWARD_ONLY},
+    "simple_speaker_listener": {
+        "timesteps": 10,
+        "batch_size": 256,
+        "lr": 3e-3,
+        "vocab_size": 8,
+        "msg_dim": 1,
+        **REWARD_ONLY,
+    },
+    "flocking": {"timesteps": 10, "batch_size": 128, "lr": 3e-3, "vocab_size": 8, "msg_dim": 1, **REWARD_ONLY},
+}
+"""gnncomm's settings per task on top of the library defaults."""
 
 
 def gnncomm_config(task: str, overrides: Sequence[str] = (), *, seed: int = 0) -> Config:
@@ -129,27 +144,35 @@ def run_gnncomm(
         trainer = Trainer(cfg, tmp)
         frames_per_step = cfg.batch_size * cfg.timesteps
 
-        def evaluate(wall: float, frames: int) -> dict[str, Any]:
-            ablation = communication_ablation(
-                trainer.system, trainer.world, cfg, episodes=eval_episodes, seed=eval_seed, device=trainer.rt.device
-            )
-            point = {
-                "wall_s": wall,
-                "frames": frames,
-                "step": trainer.step,
-                "eval_return": ablation["episode_return"],
-                "eval_return_silenced": ablation["episode_return_silenced"],
-                "eval_return_shuffled": ablation["episode_return_shuffled"],
-                "eval_return_no_actions": ablation["episode_return_no_actions"],
-                "eval_episodes": eval_episodes,
-            }
-            if ablation.get("success_rate") is not None:
-                point.update(
-                    success_rate=ablation["success_rate"], success_rate_silenced=ablation["success_rate_silenced"]
+        def evaluate(wall: float, frames: int, full: bool = False) -> dict[str, Any]:
+            """Greedy return on the held-out episodes; with ``full``, the whole ablation (silenced, shuffled...)."""
+            point = {"wall_s": wall, "frames": frames, "step": trainer.step, "eval_episodes": eval_episodes}
+            if full:
+                ablation = communication_ablation(
+                    trainer.system, trainer.world, cfg, episodes=eval_episodes, seed=eval_seed, device=trainer.rt.device
                 )
+                point.update(
+                    eval_return=ablation["episode_return"],
+                    eval_return_silenced=ablation["episode_return_silenced"],
+                    eval_return_shuffled=ablation["episode_return_shuffled"],
+                    eval_return_no_actions=ablation["episode_return_no_actions"],
+                )
+                if ablation.get("success_rate") is not None:
+                    point.update(
+                        success_rate=ablation["success_rate"],
+                        success_rate_silenced=ablation["success_rate_silenced"],
+                        goal_distance=ablation["goal_distance"],
+                    )
+            else:
+                logs, _ = evaluate_rollout(
+                    trainer.system, trainer.world, cfg, episodes=eval_episodes, seed=eval_seed, device=trainer.rt.device
+                )
+                point["eval_return"] = logs["reward"] * cfg.episode_length
+                if "success" in logs:
+                    point["success_rate"] = logs["success"]
             print(
-                f"  {wall:7.1f} s  {frames:>9,} frames  return {point['eval_return']:+.4f} "
-                f"(silenced {point['eval_return_silenced']:+.4f})"
+                f"  {wall:7.1f} s  {frames:>9,} frames  return {point['eval_return']:+.4f}"
+                + (f" (silenced {point['eval_return_silenced']:+.4f})" if full else "")
                 + (f"  success {point['success_rate']:.3f}" if "success_rate" in point else ""),
                 flush=True,
             )
@@ -174,8 +197,7 @@ def run_gnncomm(
             if wall >= next_eval:
                 curve.append(evaluate(wall, frames))
                 next_eval = (math.floor(wall / eval_every_s) + 1) * eval_every_s
-        if curve[-1]["frames"] != frames:
-            curve.append(evaluate(wall, frames))
+        curve.append(evaluate(wall, frames, full=True))
         trainer.close()
     final = dict(curve[-1])
     final["frames_per_s"] = frames / max(wall, 1e-9)

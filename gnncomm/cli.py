@@ -29,7 +29,7 @@ from gnncomm.run import train
 from gnncomm.runfolder import RunFolderError, RunLock, claim_run_dir
 from gnncomm.topology import check_topology, topology_names
 from gnncomm.trainer import NonFiniteLossError, TrainResult
-from gnncomm.world import world_names
+from gnncomm.world import build_world, check_world
 
 DESCRIPTION = """\
 Agents on a graph invent a discrete language to model a world none of them sees whole.
@@ -110,8 +110,10 @@ def _resume(args: argparse.Namespace, rank0: bool) -> int:
 def _check_runnable(cfg: Config) -> None:
     """What the run would otherwise find out only after taking the folder, checked before: a refused run
     touches nothing (not even with --overwrite)."""
-    if cfg.world not in world_names():
-        raise UsageError(f"world must be one of the registered worlds {list(world_names())}, got {cfg.world!r}")
+    try:  # a world name, import path or scenario that does not resolve, or a missing extra (vmas)
+        check_world(build_world(cfg), cfg)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise UsageError(" ".join(str(exc).split())) from None
     if cfg.device.startswith("cuda"):
         _usable_device(cfg.device, "device", "=")
     cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())

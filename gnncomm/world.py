@@ -31,9 +31,21 @@ class World(Protocol):
     :class:`WorldState` is the default. All randomness of an episode is drawn up front from an
     explicit generator (:meth:`reset` and :meth:`sample_noise`), so a rollout is a pure function.
 
+    A world without a hidden state (a task judged by its reward, such as a VMAS scenario) has ``latent_dim = 0``
+    and ``latent [B, 0]``: training, probes, ablations and reports then leave every world-estimation term out.
+
+    Optional members, used where present:
+
+    * ``action_dim`` (int): the size of one agent's action (2 if absent);
+    * ``episode_metrics(state) -> {name: [B]}``: how each episode ended, logged on the last state (``success``
+      becomes the ablation's ``success_rate``), with ``success_definition()`` saying what success means;
+    * for episodes longer than the backprop window (``episode_steps > timesteps``): a ``done [B]`` field in the
+      state for episodes that ended early, ``reset_done(state, mask, generator)`` to start those again, and
+      ``detach(state)`` for a simulator that keeps autograd history outside the state.
+
     Attributes:
         num_agents (int): agents per episode :math:`N`.
-        latent_dim (int): size :math:`L` of the latent to estimate.
+        latent_dim (int): size :math:`L` of the latent to estimate (0: none).
         obs_dim (int): size of one agent's observation.
     """
 
@@ -388,15 +400,32 @@ def world_names() -> tuple[str, ...]:
     return tuple(_WORLDS)
 
 
+ENTRY_POINT_GROUP = "gnncomm.worlds"
+"""The entry-point group through which an installed package names its worlds: ``[project.entry-points."gnncomm.worlds"]
+mything = "mypackage.worlds:make_world"`` lets configs say ``world=mything``."""
+
+
 def resolve_factory(path: str) -> WorldFactory:
-    """The callable an import path ``"package.module:attribute"`` names, or a one-line ``ValueError``."""
+    """The callable an import path ``"package.module:attribute"`` names, or a one-line ``ValueError``.
+
+    The module is imported as Python would; one that is not found is looked for once more from the current
+    folder, so that ``world=examples.sensor_world:make_world`` works from a repository root on the command line.
+    """
     import importlib
+    import os
+    import sys
 
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:
         raise ValueError(f"a world import path must look like 'package.module:Factory', got {path!r}")
     try:
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            if os.getcwd() in sys.path:
+                raise
+            sys.path.append(os.getcwd())  # after everything installed: a local file never shadows a package
+            module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ValueError(f"world {path!r}: cannot import {module_name!r} ({exc})") from None
     factory: Any = module
@@ -409,16 +438,25 @@ def resolve_factory(path: str) -> WorldFactory:
     return factory
 
 
+def _entry_point_worlds() -> dict[str, str]:
+    """``{name: "module:attribute"}`` of the worlds installed packages declare (:data:`ENTRY_POINT_GROUP`)."""
+    from importlib.metadata import entry_points
+
+    return {ep.name.lower(): ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
 def build_world(cfg: Config) -> World:
-    """The world a config names (``cfg.world``: a registered name or a ``package.module:Factory`` path),
-    built from the config's fields."""
+    """The world a config names (``cfg.world``): a registered name, a name an installed package declares in the
+    ``gnncomm.worlds`` entry-point group, or a ``package.module:Factory`` path; built from the config's fields."""
     factory = _WORLDS.get(cfg.world)
     if factory is None and ":" in cfg.world:
         factory = cfg.world
     if factory is None:
+        factory = _entry_point_worlds().get(cfg.world)
+    if factory is None:
         raise ValueError(
-            f"world must be one of the registered worlds {list(_WORLDS)} or a 'package.module:Factory' path "
-            f"(see gnncomm.world.register_world), got {cfg.world!r}"
+            f"world must be one of the registered worlds {list(_WORLDS) + list(_entry_point_worlds())} or a "
+            f"'package.module:Factory' path (see gnncomm.world.register_world), got {cfg.world!r}"
         )
     if isinstance(factory, str):
         factory = resolve_factory(factory)

@@ -1,6 +1,10 @@
 import argparse
 import csv
+import json
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -250,3 +254,22 @@ def test_an_empty_run_folder_is_refused_naming_the_flag(flag, value, tmp_path, m
     assert main(["train", flag, value, "--no-progress", "steps=3"]) == 2
     assert f"argument {flag}: must name a folder, got " in one_error_line(capsys)
     assert list(tmp_path.iterdir()) == [] and not fake_train.calls
+
+
+def test_a_world_given_by_import_path_trains_evaluates_and_animates_from_the_command_line(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    run = tmp_path / "sensors"
+    world = "world=examples.sensor_world:make_world"
+    commands = [
+        ["train", "--preset", "tiny", world, "cluster_weight=0", "steps=2", "eval_episodes=4", "--out", str(run)],
+        ["evaluate", str(run), "--episodes", "4"],
+        ["animate", str(run), "--out", str(tmp_path / "sensors.gif")],
+    ]
+    for args in commands:
+        done = subprocess.run(
+            [shutil.which("gnncomm") or "gnncomm", *args], cwd=root, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, (args, done.stderr[-2000:])
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["world"] == "examples.sensor_world:make_world"
+    assert (run / "report.md").is_file() and (tmp_path / "sensors.gif").stat().st_size > 0
