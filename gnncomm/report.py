@@ -775,8 +775,14 @@ def _report_sections(r: dict[str, Any]) -> list[tuple[str, list[str], tuple[list
                 + f"; whole messages {r['message_entropy_bits']:.2f} bits",
                 "agents speak differently, I(agent; symbol) = "
                 + _test(r, "agent_symbol_mi_bits", "agent_symbol_mi_null_bits", "agent_symbol_p_value"),
-                f"what each position says (last step, latent factor z_f in {LATENT_BINS} bins): {spec}",
-                f"what frequent symbols say: {words or 'no non-silent symbol'}",
+                *(
+                    [
+                        f"what each position says (last step, latent factor z_f in {LATENT_BINS} bins): {spec}",
+                        f"what frequent symbols say: {words or 'no non-silent symbol'}",
+                    ]
+                    if r["position_factor_mi_bits"] is not None
+                    else ["what positions and symbols say about the world: n/a (the world has no latent)"]
+                ),
             ],
             None,
         ),
