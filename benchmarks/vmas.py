@@ -10,8 +10,8 @@ episodes (gnncomm's ``episode_return``).
   environments ``timesteps`` steps on from where they stopped and backpropagates the reward through VMAS;
   episodes last ``episode_steps`` and only finished ones restart. Its settings are :data:`GNNCOMM_TASKS`
   (plus ``--set key=value``); its evaluation uses greedy messages and the trained actions.
-* **BenchMARL** runs MAPPO with its GNN model (:mod:`benchmarks.vmas_benchmarl`, a benchmark-only
-  dependency: ``pip install benchmarl``).
+* **BenchMARL** runs MAPPO with its GNN model: ``python -m benchmarks.vmas_benchmarl`` with the same flags
+  (a benchmark-only dependency: ``pip install benchmarl``).
 
 Frames are environment steps (one step of every agent of one environment), BenchMARL's counter: a gnncomm
 optimizer step is ``batch_size * timesteps`` frames.
@@ -20,7 +20,7 @@ Run from the repository root (one side at a time keeps the timings fair on 2 cor
 
     OMP_NUM_THREADS=1 python -m benchmarks.vmas --side gnncomm --task navigation --budget-s 900 \\
         --out benchmarks/results/vmas_gnncomm_navigation_15min.json
-    OMP_NUM_THREADS=1 python -m benchmarks.vmas --side benchmarl --task navigation --budget-s 900 \\
+    OMP_NUM_THREADS=1 python -m benchmarks.vmas_benchmarl --task navigation --budget-s 900 --eval-every-s 150 \\
         --out benchmarks/results/vmas_benchmarl_navigation_15min.json
     python -m benchmarks.vmas --plot benchmarks/results/vmas_gnncomm_navigation_15min.json \\
         benchmarks/results/vmas_benchmarl_navigation_15min.json --out benchmarks/results/vmas_navigation.png
@@ -197,7 +197,8 @@ def run_gnncomm(
             if wall >= next_eval:
                 curve.append(evaluate(wall, frames))
                 next_eval = (math.floor(wall / eval_every_s) + 1) * eval_every_s
-        curve.append(evaluate(wall, frames, full=True))
+        final = evaluate(wall, frames, full=True)  # the whole ablation at the end, in place of a plain point there
+        curve[-1:] = [final] if curve[-1]["frames"] == frames and len(curve) > 1 else [curve[-1], final]
         trainer.close()
     final = dict(curve[-1])
     final["frames_per_s"] = frames / max(wall, 1e-9)
@@ -240,7 +241,7 @@ def plot(paths: Sequence[str | Path], out: str | Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--side", choices=("gnncomm", "benchmarl"), help="which library to train")
+    parser.add_argument("--side", choices=("gnncomm",), help="gnncomm (BenchMARL: python -m benchmarks.vmas_benchmarl)")
     parser.add_argument("--task", default="navigation", choices=sorted(BENCHMARL_TASKS))
     parser.add_argument("--budget-s", type=float, default=None, help="training wall-clock budget (seconds)")
     parser.add_argument("--max-frames", type=int, default=None, help="environment-frame budget")
@@ -265,29 +266,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.budget_s, args.eval_every_s, args.eval_episodes = 5.0, 5.0, 4
         args.set = ["batch_size=8", "hidden_dim=16", *args.set]
     load_start = os.getloadavg()
-    print(f"{args.side} on VMAS {args.task}: budget {args.budget_s} s, {args.max_frames} frames", flush=True)
-    if args.side == "gnncomm":
-        result = run_gnncomm(
-            args.task,
-            budget_s=args.budget_s,
-            max_frames=args.max_frames,
-            eval_every_s=args.eval_every_s,
-            eval_episodes=args.eval_episodes,
-            seed=args.seed,
-            overrides=args.set,
-        )
-    else:
-        from benchmarks.vmas_benchmarl import run_benchmarl
-
-        result = run_benchmarl(
-            args.task,
-            budget_s=args.budget_s,
-            max_frames=args.max_frames,
-            eval_every_s=args.eval_every_s,
-            eval_episodes=args.eval_episodes,
-            seed=args.seed,
-            threads=args.threads,
-        )
+    print(f"gnncomm on VMAS {args.task}: budget {args.budget_s} s, {args.max_frames} frames", flush=True)
+    result = run_gnncomm(
+        args.task,
+        budget_s=args.budget_s,
+        max_frames=args.max_frames,
+        eval_every_s=args.eval_every_s,
+        eval_episodes=args.eval_episodes,
+        seed=args.seed,
+        overrides=args.set,
+    )
     result["meta"] = {
         **metadata(torch.device("cpu"), sys.argv if argv is None else ["benchmarks.vmas", *argv]),
         "threads": args.threads,
@@ -299,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"final: {final['wall_s']:.0f} s, {final['frames']:,} frames ({final['frames_per_s']:.0f} frames/s), "
         f"return {final['eval_return']:+.4f}"
     )
-    if args.out and not args.quick:
+    if args.out:
         write_json(args.out, result)
         print(f"wrote {args.out}")
     return 0

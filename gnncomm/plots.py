@@ -233,13 +233,30 @@ def plot_training(history: Sequence[dict[str, float]], path: str | Path) -> None
         "messages carry the world (held-out world error)",
         "world MSE at the last step",
     )
-    axes[0, 1].axhline(1.0, color="0.5", lw=0.8, ls=":")
+    if axes[0, 1].lines:
+        axes[0, 1].axhline(1.0, color="0.5", lw=0.8, ls=":")
+    else:  # a world without a latent: the episode return with real and silenced messages
+        draw(
+            axes[0, 1],
+            [("eval_return", "real messages", "o-"), ("eval_return_silent", "silenced", "s-")],
+            "messages carry the task (held-out episode return)",
+            "return per episode",
+        )
     draw(
         axes[0, 2],
         [("eval_share", "share of what messages could add", "o-")],
         "how much of the gap messages close",
         "(own view - real) / (own view - floor)",
     )
+    if not axes[0, 2].lines:  # no Bayes references: the task's success, else the training episodes' return
+        draw(
+            axes[0, 2],
+            [("eval_success", "real messages", "o-"), ("eval_success_silent", "silenced", "s-")],
+            "task success (held-out)",
+            "success rate",
+        )
+    if not axes[0, 2].lines:
+        draw(axes[0, 2], [("episode_return", "whole training episodes", "-")], "episode return (train)", "return")
     draw(
         axes[1, 0],
         [
