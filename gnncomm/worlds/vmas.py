@@ -63,7 +63,8 @@ class VmasState(NamedTuple):
         reward: the agents' mean reward of the step that led here ``[B]`` (0 after a reset and once done).
         done: 1.0 where the scenario has terminated the episode ``[B]``.
         latent: ``[B, 0]``: a task has no hidden state to estimate.
-        goal: the goal index per environment ``[B]`` (speaker-listener; 0 elsewhere).
+        goal: the goal landmark of each environment, ``[B]`` (speaker-listener), ``[B, 2]`` (reference: the one
+            each agent names); 0 elsewhere.
         slot: which simulator batch these environments live in ``[B]`` (the same value in every row).
     """
 
@@ -148,7 +149,7 @@ class VmasWorld:
         self.action_dim = max(self.action_sizes)
         self.latent_dim = 0
         self.dim_p = probe.world.dim_p
-        self.task = _SpeakerListener() if self.scenario == SPEAKER_LISTENER else None
+        self.task = GOAL_TASKS[self.scenario]() if self.scenario in GOAL_TASKS else None
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -168,7 +169,7 @@ class VmasWorld:
         self._detach_env(slot.env)  # a reused batch may hold the graph of its last, already backpropagated, window
         with self._rng(slot):
             obs = slot.env.reset()
-        goal = torch.zeros(batch_size, dtype=torch.long, device=self.device)
+        goal = torch.zeros(batch_size, dtype=torch.long, device=self.device)  # no goal of ours
         if self.task is not None:
             goal = self.task.draw_goals(batch_size, generator, self.device)
         zeros = torch.zeros(batch_size, device=self.device)
@@ -414,27 +415,64 @@ class _SpeakerListener:
     def draw_goals(self, n: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
         return torch.randint(0, 3, (n,), generator=generator, device=_gen_device(generator)).to(device)
 
-    def _landmarks(self, env: Any) -> Tensor:
-        return torch.stack([lm.state.pos for lm in env.world.landmarks], dim=1)  # [B, 3, 2]
+    @staticmethod
+    def _colours(env: Any, device: torch.device) -> Tensor:
+        return torch.stack([lm.color.float() for lm in env.world.landmarks]).to(device)  # [3, 3]
 
-    def _distance(self, env: Any, goal: Tensor) -> Tensor:
-        target = self._landmarks(env)[torch.arange(goal.numel(), device=goal.device), goal]  # [B, 2]
-        listener = env.agents[1].state.pos
-        return (listener - target).pow(2).sum(-1).add(1e-12).sqrt()
+    @staticmethod
+    def _distance(env: Any, agent: int, goal: Tensor) -> Tensor:
+        """``[B]``: how far ``agent`` is from landmark ``goal [B]`` of its environment."""
+        landmarks = torch.stack([lm.state.pos for lm in env.world.landmarks], dim=1)  # [B, 3, 2]
+        target = landmarks[torch.arange(goal.numel(), device=goal.device), goal]  # [B, 2]
+        return (env.agents[agent].state.pos - target).pow(2).sum(-1).add(1e-12).sqrt()
 
     def observation(self, env: Any, obs: list[Tensor], goal: Tensor) -> list[Tensor]:
-        colors = torch.stack([lm.color.float() for lm in env.world.landmarks]).to(goal.device)  # [3, 3]
-        obs[0] = colors[goal]  # the speaker sees its own environment's goal colour
+        obs[0] = self._colours(env, goal.device)[goal]  # the speaker sees its own environment's goal colour
         return obs
 
     def reward(self, env: Any, goal: Tensor) -> Tensor:
         """VMAS's reward with this environment's goal: minus the listener's distance to it, summed over the two
         agents as the scenario does (so the agents' mean is ``-2 d``)."""
-        return -len(env.agents) * self._distance(env, goal)
+        return -len(env.agents) * self._distance(env, 1, goal)
 
     def metrics(self, env: Any, goal: Tensor) -> dict[str, Tensor]:
-        distance = self._distance(env, goal)
+        distance = self._distance(env, 1, goal)
         return {"success": (distance < SUCCESS_RADIUS).float(), "goal_distance": distance}
+
+
+class _Reference(_SpeakerListener):
+    """Per-environment goals for ``simple_reference``: agent ``i`` sees the colour of the landmark that the other
+    agent must reach (``goal [B, 2]``, column ``i``), and both are rewarded by both distances."""
+
+    definition = f"both agents end the episode within {SUCCESS_RADIUS} of the landmark the other one names"
+    COLOUR = slice(8, 11)
+    """Where the goal colour sits in the scenario's observation: after the velocity and 3 landmark offsets."""
+
+    def draw_goals(self, n: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+        return torch.randint(0, 3, (n, 2), generator=generator, device=_gen_device(generator)).to(device)
+
+    def _distances(self, env: Any, goal: Tensor) -> Tensor:
+        """``[B, 2]``: agent 1 from agent 0's goal, agent 0 from agent 1's goal."""
+        return torch.stack([self._distance(env, 1, goal[:, 0]), self._distance(env, 0, goal[:, 1])], dim=-1)
+
+    def observation(self, env: Any, obs: list[Tensor], goal: Tensor) -> list[Tensor]:
+        colours = self._colours(env, goal.device)
+        for i in range(2):
+            obs[i] = obs[i].clone()
+            obs[i][:, self.COLOUR] = colours[goal[:, i]]
+        return obs
+
+    def reward(self, env: Any, goal: Tensor) -> Tensor:
+        return -self._distances(env, goal).sum(-1)  # the scenario's shared reward, the same for both agents
+
+    def metrics(self, env: Any, goal: Tensor) -> dict[str, Tensor]:
+        distances = self._distances(env, goal)
+        return {"success": (distances < SUCCESS_RADIUS).all(-1).float(), "goal_distance": distances.mean(-1)}
+
+
+GOAL_TASKS = {SPEAKER_LISTENER: _SpeakerListener, "simple_reference": _Reference}
+"""The MPE communication scenarios whose goals VMAS 1.5.2 draws once per batch; here each environment draws its
+own from the run's generator."""
 
 
 def make_vmas_world(cfg: Config) -> VmasWorld:

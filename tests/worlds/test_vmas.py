@@ -198,3 +198,22 @@ def test_the_same_seed_reproduces_a_vmas_run(tmp_path):
         runs.append([",".join(row.split(",")[:-3]) for row in rows])  # without steps/s, time and threads
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
+
+
+def test_in_reference_each_environment_has_its_own_goals_and_each_agent_sees_the_one_it_names():
+    world = VmasWorld("simple_reference")
+    state = _reset(world, 64)
+    assert state.goal.shape == (64, 2) and len(set(map(tuple, state.goal.tolist()))) > 3
+    env = world._slots[0].env
+    colours = torch.stack([lm.color for lm in env.world.landmarks])
+    obs = world.observe(state).view(64, 2, -1)
+    for i in range(2):
+        assert torch.equal(obs[:, i, 8:11], colours[state.goal[:, i]])
+        assert torch.equal(obs[:, i, 11:21], torch.zeros(64, 10))  # the other agent's c: silent
+    after = world.step(state, torch.zeros(128, 2))
+    landmarks = torch.stack([lm.state.pos for lm in env.world.landmarks], dim=1)
+    rows = torch.arange(64)
+    d1 = (env.agents[1].state.pos - landmarks[rows, after.goal[:, 0]]).norm(dim=-1)
+    d0 = (env.agents[0].state.pos - landmarks[rows, after.goal[:, 1]]).norm(dim=-1)
+    assert after.reward == pytest.approx(-(d0 + d1), abs=1e-5)
+    assert torch.equal(world.episode_metrics(after)["success"], ((d0 < 0.1) & (d1 < 0.1)).float())
