@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -22,8 +23,9 @@ import torch
 
 from gnncomm.animation import animate, check_gif_path
 from gnncomm.bench import run_bench
-from gnncomm.checkpoint import CheckpointError, load_checkpoint
+from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from gnncomm.config import PRESETS, Config, check_device, field_docs
+from gnncomm.memory import InsufficientMemoryError, check_memory
 from gnncomm.report import evaluate, format_report
 from gnncomm.run import train
 from gnncomm.runfolder import RunFolderError, RunLock, claim_run_dir
@@ -66,7 +68,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         return _resume(args, rank0)
     cfg = Config.from_sources(preset=args.preset, path=args.config, overrides=args.overrides)
-    _check_runnable(cfg)
+    _check_runnable(cfg, memory=not args.skip_memory_check)
     run_dir = Path(args.out if args.out is not None else DEFAULT_OUT)
     with _claim(run_dir, resume=False, overwrite=args.overwrite, rank0=rank0) as lock:
         result = _run_train(cfg, run_dir, lock=lock, progress=not args.no_progress)
@@ -96,22 +98,28 @@ def _resume(args: argparse.Namespace, rank0: bool) -> int:
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint in {str(run_dir)!r} holds an invalid config: {exc}") from None
         cfg = saved.with_overrides(args.overrides)
-        _check_runnable(cfg)
+        _check_runnable(cfg, memory=not args.skip_memory_check)
         done = state["step"]
         if cfg.steps < done:
             raise UsageError(
                 f"steps={cfg.steps} is below the checkpoint's step {done} in {str(run_dir)!r}: a "
                 f"resumed run can only train further (steps >= {done})"
             )
+        if cfg.steps == done:  # resuming would only re-run the evaluation and rewrite every output
+            raise UsageError(
+                f"the run in {str(run_dir)!r} is finished (step {done} of steps={cfg.steps}): pass a larger "
+                f"steps= (steps > {done}) to train further, or gnncomm evaluate {run_dir} to evaluate it again"
+            )
         result = _run_train(cfg, run_dir, lock=lock, progress=not args.no_progress, resume=True, state=state)
     return _finish(result, run_dir, rank0)
 
 
-def _check_runnable(cfg: Config) -> None:
+def _check_runnable(cfg: Config, *, memory: bool = True) -> None:
     """What the run would otherwise find out only after taking the folder, checked before: a refused run
-    touches nothing (not even with --overwrite)."""
+    touches nothing (not even with --overwrite). With ``memory``, a run whose estimated peak
+    (:func:`gnncomm.memory.check_memory`) exceeds the memory available is refused too."""
     try:  # a world name, import path or scenario that does not resolve, or a missing extra (vmas)
-        check_world(build_world(cfg), cfg)
+        world = check_world(build_world(cfg), cfg)
     except (ValueError, TypeError, ImportError) as exc:
         raise UsageError(" ".join(str(exc).split())) from None
     if cfg.device.startswith("cuda"):
@@ -126,6 +134,16 @@ def _check_runnable(cfg: Config) -> None:
         raise UsageError(
             f"batch_size={cfg.batch_size} must be divisible by the number of processes WORLD_SIZE={world_size}"
         )
+    if memory:  # one process's share of the batch
+        local = cfg
+        if world_size > 1:
+            with warnings.catch_warnings():  # a copy of cfg, whose warnings were given once already
+                warnings.simplefilter("ignore")
+                local = dataclasses.replace(cfg, batch_size=cfg.batch_size // world_size)
+        try:
+            check_memory(local, world, device="cuda" if cuda else "cpu")
+        except InsufficientMemoryError as exc:
+            raise UsageError(f"{exc}; or pass --skip-memory-check to run anyway") from None
 
 
 @contextlib.contextmanager
@@ -229,9 +247,27 @@ def _task_lines(ab: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _run_to_read(run_dir: str, verb: str) -> None:
+    """A run folder named to ``evaluate`` or ``animate`` that does not exist or holds no checkpoint is a bad
+    argument (exit status 2), worded as ``train --resume`` words it."""
+    path = Path(run_dir)
+    shown = repr(str(path))
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except (OSError, ValueError) as exc:  # e.g. a name too long, or a NUL byte
+        raise UsageError(f"run_dir {shown} is not a usable path: {exc}") from None
+    if exists and not is_dir:
+        raise UsageError(f"run_dir {shown} is a file, not a folder")
+    if not exists:
+        raise UsageError(f"run_dir {shown}: no such folder, so no checkpoint to {verb}")
+    if not (path / CHECKPOINT_NAME).is_file():
+        raise UsageError(f"run_dir {shown}: no checkpoint ({CHECKPOINT_NAME}) there to {verb}")
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     """Prints the emergence diagnostics of a run (``--json``: the report as JSON instead, for scripts)."""
     device = _usable_device(args.device)
+    _run_to_read(args.run_dir, "evaluate")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -247,6 +283,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _animate(args: argparse.Namespace) -> int:
     """Writes one held-out episode of a run as a GIF."""
     device = _usable_device(args.device)
+    _run_to_read(args.run_dir, "animate")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -401,6 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--config or --preset)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--skip-memory-check",
+        action="store_true",
+        help="start even when the estimated peak memory exceeds what is available",
+    )
     p.add_argument(
         "--fields", action="store_true", help="list every config field with its default and meaning, then exit"
     )

@@ -8,6 +8,7 @@ the field, the value given and the allowed range, and is a ``ValueError`` or a `
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -24,7 +25,7 @@ from typing import Any
 import torch
 
 from gnncomm.checkpoint import atomic_write_text
-from gnncomm.topology import check_topology, from_networkx, topology_names
+from gnncomm.topology import DisconnectedGraphWarning, check_topology, from_networkx, has_degree, topology_names
 
 AMP_CHOICES = ("none", "bf16", "fp16", "auto")
 COMPILE_CHOICES = ("auto", "true", "false")
@@ -36,8 +37,9 @@ SEED_MAX = 2**63 - 1
 _DEVICE = re.compile(r"auto|cpu|cuda(?::([0-9]+))?")
 
 
-class DisconnectedGraphWarning(UserWarning):
-    """``custom_edges`` form a graph in several connected components: some agents can never hear others."""
+class IgnoredNeighborsWarning(UserWarning):
+    """``k_neighbors`` was set for a topology without a degree (full, ring, star, grid, erdos_renyi, custom),
+    which ignores it."""
 
 
 @dataclass
@@ -52,7 +54,8 @@ class Config:
     small_world, erdos_renyi, random_regular, or custom (the edges in custom_edges)."""
     k_neighbors: int = 0
     """Neighbours per agent for knn (1 <= k < num_agents); degree for random_regular and small_world. 0 (the
-    default) means min(4, num_agents - 1): the seed's k=4, and every other agent in populations of up to 4."""
+    default) means min(4, num_agents - 1): the seed's k=4, and every other agent in populations of up to 4. The
+    other topologies ignore it: any other value there gives an IgnoredNeighborsWarning."""
     custom_edges: list = field(default_factory=list)
     """Edges [[senders...], [receivers...]] of one episode's graph for topology=custom (see
     Config.with_graph to set them from networkx): at least one edge, no self-loops. A graph in several
@@ -218,13 +221,23 @@ class Config:
         _at_least(self, "num_agents", 2)
         self.topology = _topology_name("topology", self.topology)
         _at_least(self, "k_neighbors", 0)
+        given_k, auto_k = self.k_neighbors, min(4, self.num_agents - 1)
         if self.k_neighbors == 0:
-            self.k_neighbors = min(4, self.num_agents - 1)
+            self.k_neighbors = auto_k
         if self.k_neighbors >= self.num_agents:
             raise ValueError(
                 f"k_neighbors must be in [1, num_agents - 1 = {self.num_agents - 1}], got {self.k_neighbors}"
             )
         check_topology(self.topology, self.num_agents, self.k_neighbors)  # names topology, num_agents, k_neighbors
+        if given_k not in (0, auto_k) and not has_degree(self.topology):
+            # 0 (auto) is normalised to auto_k above, so a validated config never warns again; stacklevel=1 keeps
+            # one location, which the default warnings filter shows once however often the config is re-validated
+            warnings.warn(
+                f"k_neighbors={given_k} is ignored by topology {self.topology!r}: only knn, small_world and "
+                "random_regular take a degree (leave k_neighbors=0, auto)",
+                IgnoredNeighborsWarning,
+                stacklevel=1,
+            )
         _at_least(self, "vocab_size", 2)
         _at_least(self, "msg_dim", 1)
         _at_least(self, "heads", 1)
@@ -350,8 +363,19 @@ class Config:
         With a networkx graph, ``num_agents`` becomes its node count (nodes relabelled ``0 .. N-1`` as
         :func:`gnncomm.topology.from_networkx` does) and an undirected edge gives both directions; an
         ``edge_index`` keeps ``num_agents``. The graph needs at least one edge; one in several connected
-        components gives a :class:`DisconnectedGraphWarning`.
+        components, or a directed one with a listener that hears nobody, gives a :class:`DisconnectedGraphWarning`,
+        and dropped self-loops a :class:`~gnncomm.topology.SelfLoopWarning`.
         """
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                return self._with_graph(graph)
+        finally:
+            for warning in caught:  # raised again at the caller's line, so the default filter shows each graph's
+                warnings.warn(warning.message, warning.category, stacklevel=2)
+
+    def _with_graph(self, graph: Any) -> Config:
         if isinstance(graph, torch.Tensor):
             if graph.dim() != 2 or graph.size(0) != 2:
                 raise ValueError(
@@ -372,7 +396,7 @@ class Config:
                 "topology": "custom",
                 "custom_edges": edges,
                 "num_agents": num_agents,
-                "k_neighbors": max(1, min(self.k_neighbors, num_agents - 1)),
+                "k_neighbors": 0,  # auto: a custom graph has no degree, and the old topology's k means nothing to it
             }
         )
 
@@ -438,9 +462,14 @@ class Config:
             if preset not in PRESETS:
                 raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
             data.update(PRESETS[preset])
-        if path is not None:
-            data.update(read_config_file(path))
-        data.update(parse_overrides(overrides))
+        given = read_config_file(path) if path is not None else {}
+        given.update(parse_overrides(overrides))
+        data.update(given)
+        if "k_neighbors" in data and "k_neighbors" not in given:
+            # a preset's k was not the user's: on a topology without a degree it falls back to auto, not a warning
+            with contextlib.suppress(TypeError, ValueError):  # a bad topology is named by from_dict below
+                if not has_degree(data.get("topology", cls.topology)):
+                    data["k_neighbors"] = 0
         return cls.from_dict(data)
 
     def with_overrides(self, overrides: Iterable[str] | Mapping[str, Any]) -> Config:

@@ -109,8 +109,9 @@ class Trace(NamedTuple):
     edge_index: list[Tensor]
     states: list[WorldState]
     obs: list[Tensor]
-    rewards: list[Tensor] = []
-    """Each episode's reward of every step ``[B]`` (the world's ``reward`` after the step)."""
+    rewards: list[Tensor] | tuple = ()
+    """Each episode's reward of every step ``[B]`` (the world's ``reward`` after the step); empty for a trace
+    built by hand."""
 
 
 def sample_episode(
@@ -177,7 +178,7 @@ def make_graph_fn(
     once (random ones from ``seed``; ``custom`` from ``edges``) and batched as ``B`` disjoint copies.
     """
     if is_dynamic(name):
-        return lambda pos: knn(pos, k)
+        return lambda pos: knn(pos, k, check_finite=False)
     single = build_topology(name, num_agents, k=k, generator=torch.Generator().manual_seed(seed), edges=edges)
     static = batch_edge_index(single, num_agents, batch_size).to(device)
     return lambda pos: static

@@ -324,6 +324,7 @@ class Trainer:
         if not is_windowed(self.cfg):
             return self.next_episode()
         if self.window is None or self.window.all_finished():
+            self.window = None  # the finished episodes' world is let go first: a simulator can reuse its batch
             episode = self.next_episode()
             self.window = _Window(self.world, self.cfg, episode.state.pos.size(0), episode.state.pos.device)
             return episode
@@ -596,6 +597,9 @@ class _Window:
 class _MetricWriter:
     """``metrics.csv`` (and TensorBoard when installed), continued on resume."""
 
+    tensorboard_missing_told = False
+    """Whether this process already said (once, as a warning) that TensorBoard is not installed."""
+
     def __init__(self, run_dir: Path, history: list[dict[str, float]]) -> None:
         self.path = run_dir / "metrics.csv"
         self.fields = [
@@ -620,7 +624,16 @@ class _MetricWriter:
 
             self.tb = SummaryWriter(str(run_dir / "tb"))
         except ImportError:
-            pass
+            if not _MetricWriter.tensorboard_missing_told:
+                import warnings  # here, not at the top: this class is the module's only user
+
+                _MetricWriter.tensorboard_missing_told = True
+                warnings.warn(
+                    "TensorBoard is not installed, so metrics go to metrics.csv only; "
+                    'pip install -e ".[tensorboard]" also logs them to the run folder\'s tb/',
+                    UserWarning,
+                    stacklevel=2,
+                )
 
     def write(self, row: dict[str, float]) -> None:
         with open(self.path, "a", newline="") as fh:

@@ -41,9 +41,9 @@ def test_animate_refuses_an_episode_outside_the_evaluation(tiny_run, tmp_path):
 def test_animate_on_a_folder_without_a_checkpoint_is_one_clear_line(tmp_path, capsys):
     with pytest.raises(CheckpointError):
         animate(tmp_path)
-    assert main(["animate", str(tmp_path)]) != 0
+    assert main(["animate", str(tmp_path)]) == 2  # a bad argument, as under train --resume
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: cannot animate") and "checkpoint" in err[0]
+    assert err == [f"error: run_dir {str(tmp_path)!r}: no checkpoint (checkpoint.pt) there to animate"]
 
 
 @pytest.mark.parametrize(

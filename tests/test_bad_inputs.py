@@ -7,6 +7,7 @@ with a one-line message. A bad input never reaches training (the trainer is repl
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 from collections.abc import Callable
@@ -20,7 +21,9 @@ import gnncomm
 from gnncomm import PRESETS, Config, MessageAttention, cli
 from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from gnncomm.cli import main
+from gnncomm.config import IgnoredNeighborsWarning
 from gnncomm.runfolder import RunFolderError, claim_run_dir
+from gnncomm.topology import DisconnectedGraphWarning, SelfLoopWarning, from_networkx, knn
 
 NO_CUDA = not torch.cuda.is_available()
 MARKER = "pwned"
@@ -155,6 +158,7 @@ CLI_CASES = [
     ("--out", lambda d: ["train", "--out", ""]),
     ("--out", lambda d: ["train", "--out", "  "]),
     ("--resume", lambda d: ["train", "--resume", ""]),
+    ("steps", lambda d: ["train", "--resume", str(fake_checkpoint(d / "run"))]),  # finished: nothing to train
     ("temperature_start", lambda d: ["train", "temperature_start=0.5", "temperature_end=1"]),
     # bench
     ("--agents", lambda d: ["bench", "--agents", "0"]),
@@ -177,6 +181,8 @@ CLI_CASES = [
     ("--episodes", lambda d: ["evaluate", str(d), "--episodes", "1"]),
     ("--device", lambda d: ["evaluate", str(d), "--device", "cuda:-1"]),
     ("nope", lambda d: ["evaluate", str(d / "nope")]),
+    ("run_dir", lambda d: ["evaluate", str(d)]),  # a folder without a checkpoint
+    ("run_dir", lambda d: ["animate", str(d / "nope")]),
     ("file", lambda d: ["evaluate", a_file(d)]),
     ("checkpoint", lambda d: ["evaluate", str(corrupt_checkpoint(d / "run"))]),
     ("checkpoint", lambda d: ["evaluate", str(evil_checkpoint(d / "run"))]),
@@ -380,6 +386,12 @@ API_CASES = [
     ("message must have the dtype", (TypeError,), lambda d: _attention(message=torch.bfloat16)),
     ("x must have the dtype", (TypeError,), lambda d: _attention(x=torch.float32, weights=torch.float64)),
 ]
+API_CASES += [
+    # kNN positions
+    ("pos must hold finite positions", (ValueError,), lambda d: knn(torch.tensor([[0.0, 0.0], [math.nan, 1.0]]), 1)),
+    ("pos must hold finite positions", (ValueError,), lambda d: knn(torch.tensor([[0.0, math.inf], [1.0, 1.0]]), 1)),
+    ("pos must hold finite positions", (ValueError,), lambda d: knn(torch.full((2, 5, 3), -math.inf), 2)),
+]
 if NO_CUDA:
     API_CASES.append(
         (
@@ -397,6 +409,38 @@ def test_a_bad_api_input_raises_a_one_line_error_naming_the_parameter(name, erro
     message = str(info.value)
     assert "\n" not in message and name in message, message
     assert not (tmp_path / MARKER).exists()
+
+
+# ---------------------------------------------------------------------- accepted, with one warning line
+WARNING_CASES = [
+    ("k_neighbors=3", IgnoredNeighborsWarning, lambda d: Config(topology="full", k_neighbors=3)),
+    ("k_neighbors=2", IgnoredNeighborsWarning, lambda d: Config(topology="star", num_agents=6, k_neighbors=2)),
+    ("dropped 1 self-loop", SelfLoopWarning, lambda d: from_networkx(nx.Graph([(0, 0), (0, 1)]))),
+    (
+        "dropped 2 self-loop",
+        SelfLoopWarning,
+        lambda d: Config().with_graph(nx.DiGraph([(0, 0), (0, 1), (1, 1), (1, 0)])),
+    ),
+    (
+        "hear nobody: 'a'",
+        DisconnectedGraphWarning,
+        lambda d: from_networkx(nx.DiGraph([("a", "b"), ("b", "c"), ("c", "b")])),
+    ),
+    (
+        "hear nobody: 0, 1",
+        DisconnectedGraphWarning,
+        lambda d: Config().with_graph(nx.DiGraph([(0, 2), (1, 2), (2, 3), (3, 2)])),
+    ),
+]
+
+
+@pytest.mark.parametrize("name, category, call", WARNING_CASES, ids=[f"warn{i}" for i in range(len(WARNING_CASES))])
+def test_an_unusual_input_is_accepted_with_one_warning_line_naming_what_is_ignored(name, category, call, tmp_path):
+    with pytest.warns(category) as record:
+        call(tmp_path)
+    (warning,) = [w for w in record if issubclass(w.category, category)]
+    message = str(warning.message)
+    assert "\n" not in message and name in message, message
 
 
 def test_the_battery_has_at_least_60_bad_inputs():

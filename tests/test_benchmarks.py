@@ -19,9 +19,6 @@ def _positive(x: object) -> bool:
     return isinstance(x, (int, float)) and x > 0
 
 
-# check_rollout builds its "full" config with the knn k_neighbors=3, which full ignores (fix in benchmarks/:
-# k_neighbors=3 if topology == "knn" else 0); until then its IgnoredNeighborsWarning is expected here
-@pytest.mark.filterwarnings("ignore:k_neighbors=3 is ignored by topology 'full'")
 def test_dense_baseline_equals_library():
     report = dense_baseline.check_equivalence("cpu")
     assert report["passed"], json.dumps(report, indent=2)

@@ -138,8 +138,8 @@ def test_resume_loads_the_checkpoint_once_and_passes_the_state_on(tmp_path, monk
     (call,) = fake_train.calls
     assert len(loads) == 1 and call["resume"] and call["state"]["step"] == 20 and call["cfg"].steps == 30
     assert call["lock_file"].pid == os.getpid() and not (tmp_path / LOCK_NAME).exists()
-    assert main(["train", "--resume", str(tmp_path), "--out", str(tmp_path), "--no-progress"]) == 0  # same folder
-    assert fake_train.calls[1]["cfg"].steps == 20  # as many steps as done: allowed (re-runs the outputs)
+    assert main(["train", "--resume", str(tmp_path), "--out", str(tmp_path), "--no-progress", "steps=40"]) == 0
+    assert fake_train.calls[1]["cfg"].steps == 40  # --out naming the same folder is allowed
 
 
 @pytest.mark.parametrize(
@@ -160,6 +160,48 @@ def test_resume_refusals(tmp_path, capsys, fake_train, extra, match):
     line = one_error_line(capsys)
     assert __import__("re").search(match.replace("OTHER", ".*other"), line), line
     assert not (tmp_path / "run" / LOCK_NAME).exists() and not (tmp_path / "other").exists()
+
+
+def test_resuming_a_finished_run_is_refused_with_how_to_train_further_or_evaluate_it(tmp_path, capsys, fake_train):
+    run = fake_checkpoint(tmp_path / "run", step=20)  # saved with steps=20: finished
+    before = sorted(p.name for p in run.iterdir())
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 2
+    line = one_error_line(capsys)
+    assert f"the run in {str(run)!r} is finished (step 20 of steps=20)" in line
+    assert "steps= (steps > 20) to train further" in line and f"gnncomm evaluate {run} " in line
+    assert main(["train", "--resume", str(run), "--no-progress", "steps=20"]) == 2  # the same number, given
+    assert "is finished" in one_error_line(capsys)
+    assert not fake_train.calls and sorted(p.name for p in run.iterdir()) == before  # nothing re-run or rewritten
+    assert main(["train", "--resume", str(run), "--no-progress", "steps=21"]) == 0  # a larger steps= trains on
+    assert fake_train.calls[0]["cfg"].steps == 21
+
+
+@pytest.mark.parametrize("missing", ["nope", "empty", "file"])
+def test_a_missing_run_folder_or_checkpoint_exits_2_under_every_command_with_the_same_wording(
+    tmp_path, capsys, missing
+):
+    run = tmp_path / missing
+    if missing == "empty":
+        run.mkdir()
+    elif missing == "file":
+        run.write_text("not a run")
+    lines = {}
+    for command, flag, verb in [
+        (["train", "--resume"], "--resume", "resume"),
+        (["evaluate"], "run_dir", "evaluate"),
+        (["animate"], "run_dir", "animate"),
+    ]:
+        assert main([*command, str(run)]) == cli.EXIT_STATUS["usage"] == 2, command
+        line = one_error_line(capsys)
+        assert line.startswith(f"error: {flag} {str(run)!r}"), line
+        lines[verb] = line.replace(flag, "FLAG", 1).replace(verb, "VERB")
+    if missing == "nope":
+        assert lines["resume"] == f"error: FLAG {str(run)!r}: no such folder, so no checkpoint to VERB"
+    if missing == "empty":
+        assert all(f": no checkpoint ({CHECKPOINT_NAME}) there to VERB" in line for line in lines.values())
+    if missing != "empty":  # the very same line, but for the flag and the verb
+        assert lines["resume"] == lines["evaluate"] == lines["animate"], lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([] if missing == "nope" else [missing])  # nothing made
 
 
 def test_a_run_refused_for_this_machine_touches_nothing_even_with_overwrite(tmp_path, monkeypatch, capsys, fake_train):
@@ -218,7 +260,6 @@ def test_warnings_are_one_line_too(tmp_path, capsys, fake_train):
                 "--no-progress",
                 "topology=custom",
                 "num_agents=4",
-                "k_neighbors=1",
                 "custom_edges=[[0, 2], [1, 3]]",
             ]
         )
@@ -273,3 +314,21 @@ def test_a_world_given_by_import_path_trains_evaluates_and_animates_from_the_com
     saved = json.loads((run / "config.json").read_text())
     assert saved["world"] == "examples.sensor_world:make_world"
     assert (run / "report.md").is_file() and (tmp_path / "sensors.gif").stat().st_size > 0
+
+
+def test_a_run_that_would_not_fit_in_memory_is_refused_before_the_folder_is_taken(tmp_path, capsys, fake_train):
+    run = tmp_path / "big"
+    assert main(["train", "--out", str(run), "num_agents=10000000", "steps=1"]) == 2
+    line = one_error_line(capsys)
+    assert "num_agents=10000000" in line and "needs about peak" in line and "available" in line
+    assert "--skip-memory-check" in line and not run.exists()
+
+
+def test_skip_memory_check_runs_what_the_estimate_would_refuse(tmp_path, capsys, monkeypatch, fake_train):
+    import gnncomm.memory
+
+    monkeypatch.setattr(gnncomm.memory, "available_memory", lambda device="cpu": 1024)  # 1 KiB: nothing fits
+    args = ["train", "--preset", "tiny", "--no-progress", "steps=2"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 2
+    assert "needs about peak" in one_error_line(capsys) and not (tmp_path / "a").exists()
+    assert main([*args, "--out", str(tmp_path / "b"), "--skip-memory-check"]) == 0

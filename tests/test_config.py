@@ -14,11 +14,12 @@ from gnncomm.cli import main
 from gnncomm.config import (
     PRESETS,
     DisconnectedGraphWarning,
+    IgnoredNeighborsWarning,
     check_device,
     parse_overrides,
     read_config_file,
 )
-from gnncomm.topology import topology_names
+from gnncomm.topology import SelfLoopWarning, topology_names
 
 FIELDS = [f.name for f in dataclasses.fields(Config)]
 FLOAT_FIELDS = [f.name for f in dataclasses.fields(Config) if f.type == "float"]
@@ -286,6 +287,47 @@ def test_a_custom_graph_without_edges_is_refused():
         Config().with_graph(nx.empty_graph(5))
 
 
+def test_a_dropped_networkx_self_loop_warns_with_how_many_were_dropped():
+    graph = nx.Graph([(0, 1), (1, 2), (1, 1), (2, 2)])
+    with pytest.warns(SelfLoopWarning, match=r"^graph: dropped 2 self-loop\(s\); an edge_index holds none") as record:
+        cfg = Config().with_graph(graph)
+    assert cfg.custom_edges == [[1, 0, 2, 1], [0, 1, 1, 2]]
+    assert record[0].filename == __file__  # shown at the caller's line, not inside gnncomm
+
+
+def test_a_listener_that_hears_nobody_in_a_directed_graph_warns_naming_it():
+    graph = nx.DiGraph([("a", "b"), ("b", "c"), ("c", "b")])  # "a" talks, but nobody talks to "a"
+    with pytest.warns(DisconnectedGraphWarning, match=r"^graph: 1 node\(s\) send but have no in-neighbour, .*: 'a'$"):
+        assert Config().with_graph(graph).num_agents == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Config().with_graph(nx.DiGraph([(0, 1), (1, 2), (2, 0)]))  # everyone hears someone: no warning
+
+
+@pytest.mark.parametrize("topology", ["full", "ring", "star", "grid", "erdos_renyi", "er", "custom"])
+def test_k_neighbors_given_to_a_topology_that_ignores_it_warns_naming_the_field(topology):
+    edges = [list(range(10)), [*range(1, 10), 0]] if topology == "custom" else []  # a connected cycle
+    match = rf"^k_neighbors=3 is ignored by topology '{topology}': only knn, small_world and random_regular"
+    with pytest.warns(IgnoredNeighborsWarning, match=match):
+        Config(topology=topology, num_agents=10, k_neighbors=3, custom_edges=edges)
+
+
+def test_k_neighbors_left_at_auto_or_at_its_auto_value_or_used_by_the_topology_does_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Config(topology="full")  # 0: auto
+        Config(topology="full", k_neighbors=4)  # what auto gives at num_agents=10: a saved config re-validated
+        Config(topology="ring", num_agents=3, k_neighbors=2)  # min(4, num_agents - 1)
+        for topology in ("knn", "knearest", "small_world", "random_regular"):
+            Config(topology=topology, k_neighbors=2)
+        Config.from_sources(preset="tiny", overrides=["topology=ring"])  # the preset's k=2 was not the user's
+        for name in PRESETS:
+            Config.from_sources(preset=name)
+    assert Config.from_sources(preset="tiny", overrides=["topology=ring"]).k_neighbors == 3  # auto
+    with pytest.warns(IgnoredNeighborsWarning, match="k_neighbors=2 is ignored by topology 'ring'"):
+        Config.from_sources(preset="tiny", overrides=["topology=ring", "k_neighbors=2"])  # the user's own k
+
+
 def test_a_disconnected_custom_graph_is_accepted_with_a_warning_naming_the_components():
     graph = nx.Graph([(0, 1), (2, 3)])
     graph.add_node(4)
@@ -439,7 +481,8 @@ def _assert_clean(exc: BaseException, names: list[str]) -> None:
 @given(_CONFIG_KWARGS)
 def test_fuzzed_config_fields_load_or_raise_a_one_line_error_naming_a_field(kwargs):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DisconnectedGraphWarning)
+        for noise in (DisconnectedGraphWarning, IgnoredNeighborsWarning, SelfLoopWarning):
+            warnings.simplefilter("ignore", noise)
         try:
             cfg = Config(**kwargs)
         except (ValueError, TypeError) as exc:
@@ -453,7 +496,8 @@ def test_fuzzed_config_fields_load_or_raise_a_one_line_error_naming_a_field(kwar
 def test_fuzzed_overrides_load_or_raise_a_one_line_error_naming_the_key(pairs):
     overrides = [f"{key}={text}" for key, text in pairs]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DisconnectedGraphWarning)
+        for noise in (DisconnectedGraphWarning, IgnoredNeighborsWarning, SelfLoopWarning):
+            warnings.simplefilter("ignore", noise)
         try:
             cfg = Config().with_overrides(overrides)
         except (ValueError, TypeError) as exc:
@@ -508,7 +552,8 @@ def test_fuzzed_cli_overrides_exit_0_or_print_one_error_line(pairs):
         mock.patch.object(cli, "_run_train", lambda cfg, run_dir, **kw: reached.append(cfg) or _Done()),
         contextlib.redirect_stdout(io.StringIO()),
     ):
-        warnings.simplefilter("ignore", DisconnectedGraphWarning)
+        for noise in (DisconnectedGraphWarning, IgnoredNeighborsWarning, SelfLoopWarning):
+            warnings.simplefilter("ignore", noise)
         rc = main(["train", "--out", out, "--no-progress", *[f"{key}={text}" for key, text in pairs]])
     if rc == 0:
         assert reached and stderr.getvalue() == ""
@@ -529,7 +574,8 @@ def test_fuzzed_graphs_load_or_raise_a_one_line_error(num_nodes, edges):
     graph.add_nodes_from(range(num_nodes))
     graph.add_edges_from(edges)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DisconnectedGraphWarning)
+        for noise in (DisconnectedGraphWarning, IgnoredNeighborsWarning, SelfLoopWarning):
+            warnings.simplefilter("ignore", noise)
         try:
             cfg = Config().with_graph(graph)
         except (ValueError, TypeError) as exc:

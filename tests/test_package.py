@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "gnncomm.selection": 5,
     "gnncomm.report": 6,
     "gnncomm.animation": 6,
+    "gnncomm.memory": 6,
     "gnncomm.trainer": 7,
     "gnncomm.run": 8,
     "gnncomm.bench": 9,

@@ -89,6 +89,7 @@ def test_curriculum_switches_graphs_at_the_boundaries_with_bounded_recompiles(tm
             log_every=2,
             compile="true",
             topology="ring",
+            k_neighbors=0,  # the tiny preset's k=2 is for knn; ring ignores k
             topology_schedule=schedule,
             timesteps=2,
             batch_size=4,

@@ -156,3 +156,13 @@ def test_with_recomputation_the_vocabulary_terms_keep_no_per_message_tensor_for_
     BN, M, V = 6 * cfg.num_agents, cfg.msg_dim, cfg.vocab_size
     # the terms keep only [T, M, V]-sized tensors; a softmax of the messages would be B*N*M*V per step
     assert 0 < saved[0.05, 0.15] - saved[0.0, 0.0] < BN * M * V
+
+
+def test_the_rollout_graph_of_a_dynamic_topology_does_not_refuse_nan_positions():
+    # knn refuses NaN for a user, but a diverged training run must end with NonFiniteLossError, not a usage error
+    graph_fn = make_graph_fn("knn", 2, 5, 2, device="cpu")
+    pos = torch.rand(2, 5, 2, generator=torch.Generator().manual_seed(0))
+    pos[0, 1] = float("nan")
+    edge_index = graph_fn(pos)
+    assert edge_index.shape == (2, 2 * 5 * 2)
+    assert int(edge_index.min()) >= 0 and int(edge_index.max()) < 2 * 5

@@ -1,5 +1,7 @@
 import csv
 import math
+import sys
+import warnings
 
 import pytest
 import torch
@@ -200,7 +202,8 @@ def test_the_learning_rate_follows_the_schedule_and_is_logged(tmp_path):
 
 
 def test_static_and_curriculum_topologies_train(tmp_path):
-    cfg = tiny(steps=4, log_every=2, topology="ring", topology_schedule=[[0, "full", 2], [2, "knn", 2]])
+    schedule = [[0, "full", 2], [2, "knn", 2]]
+    cfg = tiny(steps=4, log_every=2, topology="ring", k_neighbors=0, topology_schedule=schedule)  # ring ignores k
     trainer = trainer_mod.Trainer(cfg, tmp_path)
     seen = []
     original = trainer.train_step
@@ -299,3 +302,17 @@ def test_metrics_log_the_threads_each_window_ran_with(tmp_path, monkeypatch):
     with open(tmp_path / "metrics.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert [row["threads"] for row in rows][1:] == ["1"]  # the second window ran after the first log step set 1
+
+
+def test_a_missing_tensorboard_is_said_once_per_process_naming_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed: the import fails
+    monkeypatch.setattr(trainer_mod._MetricWriter, "tensorboard_missing_told", False)
+    with pytest.warns(UserWarning, match="TensorBoard is not installed") as record:
+        trainer_mod._MetricWriter(tmp_path, []).close()
+    (warning,) = [w for w in record if "TensorBoard" in str(w.message)]
+    message = str(warning.message)
+    assert "\n" not in message and 'pip install -e ".[tensorboard]"' in message and "metrics.csv" in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer_mod._MetricWriter(tmp_path / ".." / tmp_path.name, []).close()  # a second run: said already
+    assert (tmp_path / "metrics.csv").is_file() and not (tmp_path / "tb").exists()

@@ -22,7 +22,8 @@ positions and batches natively.
 One job per module, imported one way (each only from those above it):
 
 * :mod:`~gnncomm.topology._checks`: the input checks they share;
-* :mod:`~gnncomm.topology.convert`: networkx interop, batching of episodes;
+* :mod:`~gnncomm.topology.convert`: networkx interop (and the warnings about
+  graphs it converts), batching of episodes;
 * :mod:`~gnncomm.topology.generators`: the static generators;
 * :mod:`~gnncomm.topology.nearest`: the exact :func:`knn`;
 * :mod:`~gnncomm.topology.registry`: the names (the one source of truth for
@@ -38,7 +39,14 @@ Example:
 
 from __future__ import annotations
 
-from gnncomm.topology.convert import batch_edge_index, from_networkx, to_networkx, unbatch_edge_index
+from gnncomm.topology.convert import (
+    DisconnectedGraphWarning,
+    SelfLoopWarning,
+    batch_edge_index,
+    from_networkx,
+    to_networkx,
+    unbatch_edge_index,
+)
 from gnncomm.topology.generators import erdos_renyi, full, grid, random_regular, ring, small_world, star
 from gnncomm.topology.nearest import knn
 from gnncomm.topology.registry import (
@@ -48,6 +56,7 @@ from gnncomm.topology.registry import (
     build_topology,
     check_topology,
     get_topology,
+    has_degree,
     is_dynamic,
     topology_names,
 )
@@ -63,6 +72,8 @@ __all__ = [
     "knn",
     "from_networkx",
     "to_networkx",
+    "DisconnectedGraphWarning",
+    "SelfLoopWarning",
     "batch_edge_index",
     "unbatch_edge_index",
     "TOPOLOGIES",
@@ -72,5 +83,6 @@ __all__ = [
     "build_topology",
     "check_topology",
     "is_dynamic",
+    "has_degree",
     "topology_names",
 ]

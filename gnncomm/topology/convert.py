@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import overload
 
 import networkx as nx
@@ -10,7 +11,23 @@ from torch import Tensor
 
 from gnncomm.topology._checks import _check_int, _check_num_agents, _describe
 
-__all__ = ["from_networkx", "to_networkx", "batch_edge_index", "unbatch_edge_index"]
+__all__ = [
+    "DisconnectedGraphWarning",
+    "SelfLoopWarning",
+    "from_networkx",
+    "to_networkx",
+    "batch_edge_index",
+    "unbatch_edge_index",
+]
+
+
+class DisconnectedGraphWarning(UserWarning):
+    """Some agents can never hear others: the graph has several connected components, or a listener has no
+    in-neighbour."""
+
+
+class SelfLoopWarning(UserWarning):
+    """A graph's self-loops were dropped: an ``edge_index`` never holds one (an agent does not hear itself)."""
 
 
 def _coalesce(senders: Tensor, receivers: Tensor, num_nodes: int) -> Tensor:
@@ -44,9 +61,13 @@ def from_networkx(
 
     Nodes are relabelled ``0 .. N-1`` in ``sorted(graph.nodes)`` order when
     the labels are sortable, otherwise in insertion order.  Undirected edges
-    yield both directions, self-loops are dropped and parallel edges of
+    yield both directions, self-loops are dropped (with a
+    :class:`SelfLoopWarning` that counts them) and parallel edges of
     multigraphs are merged (their weights summed, as networkx does for
-    adjacency matrices).
+    adjacency matrices).  In a directed graph, nodes that send but have no
+    in-neighbour (listeners that hear nobody) give a
+    :class:`DisconnectedGraphWarning` naming them; an isolated node is left
+    to the connected-components check of :meth:`gnncomm.Config.with_graph`.
 
     Args:
         graph (networkx.Graph): Any networkx graph (directed or not).
@@ -59,13 +80,13 @@ def from_networkx(
         when ``weight`` is given.
 
     Example:
-        >>> g = nx.Graph([("b", "a"), ("a", "a")])
+        >>> g = nx.Graph([("b", "a"), ("a", "c")])
         >>> from_networkx(g)
-        tensor([[1, 0],
-                [0, 1]])
-        >>> from_networkx(nx.DiGraph([(0, 1, {"w": 0.5})]), weight="w")
-        (tensor([[0],
-                [1]]), tensor([0.5000]))
+        tensor([[1, 2, 0, 0],
+                [0, 0, 1, 2]])
+        >>> from_networkx(nx.DiGraph([(0, 1, {"w": 0.5}), (1, 0)]), weight="w")  # no "w": 1.0
+        (tensor([[1, 0],
+                [0, 1]]), tensor([1.0000, 0.5000]))
     """
     if not isinstance(graph, nx.Graph):
         raise TypeError(f"graph must be a networkx graph, got {type(graph).__name__}")
@@ -86,6 +107,7 @@ def from_networkx(
             src.append(index[v])
             dst.append(index[u])
             wts.append(w)
+    _warn_about(graph, nodes, src, dst)
     senders = torch.tensor(src, dtype=torch.long, device=device)
     receivers = torch.tensor(dst, dtype=torch.long, device=device)
     if weight is None:
@@ -95,6 +117,27 @@ def from_networkx(
     key, inverse = torch.unique(receivers[keep] * n + senders[keep], sorted=True, return_inverse=True)
     summed = values.new_zeros(key.numel()).index_add_(0, inverse, values[keep])
     return torch.stack([key % n, key // n]), summed
+
+
+def _warn_about(graph: nx.Graph, nodes: list, src: list[int], dst: list[int]) -> None:
+    """Warn (one line each) about the self-loops :func:`from_networkx` drops and a directed graph's deaf listeners."""
+    loops = sum(s == r for s, r in zip(src, dst)) // (1 if graph.is_directed() else 2)
+    if loops:
+        warnings.warn(
+            f"graph: dropped {loops} self-loop(s); an edge_index holds none (an agent does not hear itself)",
+            SelfLoopWarning,
+            stacklevel=3,
+        )
+    if graph.is_directed():
+        hears = {r for s, r in zip(src, dst) if s != r}
+        deaf = [nodes[i] for i in sorted({s for s, r in zip(src, dst) if s != r} - hears)]
+        if deaf:
+            shown = ", ".join(repr(node) for node in deaf[:10]) + (", ..." if len(deaf) > 10 else "")
+            warnings.warn(
+                f"graph: {len(deaf)} node(s) send but have no in-neighbour, so as listeners they hear nobody: {shown}",
+                DisconnectedGraphWarning,
+                stacklevel=3,
+            )
 
 
 def to_networkx(edge_index: Tensor, num_nodes: int, *, edge_weight: Tensor | None = None) -> nx.DiGraph:

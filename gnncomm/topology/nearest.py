@@ -436,7 +436,9 @@ def _knn_grid(x: Tensor, k: int, chunk: int) -> Tensor:
 _KNN_METHODS = ("auto", "brute", "grid")
 
 
-def knn(pos: Tensor, k: int, *, chunk_size: int | None = None, method: str = "auto") -> Tensor:
+def knn(
+    pos: Tensor, k: int, *, chunk_size: int | None = None, method: str = "auto", check_finite: bool = True
+) -> Tensor:
     r"""Each agent receives from its ``k`` nearest other agents.
 
     For receiver :math:`i` the senders are the ``k`` agents :math:`j \neq i`
@@ -475,8 +477,10 @@ def knn(pos: Tensor, k: int, *, chunk_size: int | None = None, method: str = "au
       hundred agents), on other devices only from :math:`B N^2 \geq 2^{28}`
       pairs as well (measured on an H200 GPU), and ``"brute"`` otherwise.
 
-    Positions must be finite; NaN rows give unspecified (but in-range)
-    neighbours.
+    Positions must be finite.  With ``check_finite=True``, on the CPU and
+    outside :func:`torch.compile`, NaN or infinite positions raise a
+    ``ValueError`` (a check that costs no device sync); elsewhere they are
+    not checked, and NaN rows give unspecified (but in-range) neighbours.
 
     Args:
         pos (Tensor): Floating-point positions ``[N, D]`` or ``[B, N, D]``.
@@ -488,6 +492,10 @@ def knn(pos: Tensor, k: int, *, chunk_size: int | None = None, method: str = "au
             on the CPU, <= 2**28 on other devices)
         method (str): ``"auto"``, ``"brute"`` or ``"grid"``.
             (default: ``"auto"``)
+        check_finite (bool): Refuse NaN or infinite CPU positions.  The
+            training rollout passes ``False``: there a diverged run must end
+            with :class:`~gnncomm.trainer.NonFiniteLossError`, not a usage
+            error. (default: ``True``)
 
     Returns:
         LongTensor ``[2, B * N * k]`` on ``pos.device``; for batched input node
@@ -526,6 +534,13 @@ def knn(pos: Tensor, k: int, *, chunk_size: int | None = None, method: str = "au
     if method == "grid" and D != 2:
         raise ValueError(f"method='grid' needs 2-D positions (D = 2), got D = {D}")
     k = _check_int("k", k, 1, N - 1, "N - 1")
+    if check_finite and x.device.type == "cpu" and not torch.compiler.is_compiling():
+        # free on the CPU (no device sync); on an accelerator, or traced, the hot path is left unchecked
+        if not bool(torch.isfinite(x).all()):
+            bad = int((~torch.isfinite(x)).sum())
+            raise ValueError(
+                f"pos must hold finite positions, got {bad} NaN or infinite value(s) in shape {tuple(pos.shape)}"
+            )
     if chunk_size is None:
         budget = _KNN_BLOCK_NUMEL if x.device.type == "cpu" else _KNN_BLOCK_NUMEL_ACCEL
         chunk = max(1, budget // max(1, B * N))

@@ -37,6 +37,7 @@ __all__ = [
     "topology_names",
     "get_topology",
     "is_dynamic",
+    "has_degree",
     "check_topology",
     "build_topology",
 ]
@@ -133,6 +134,16 @@ def is_dynamic(name: str) -> bool:
         (True, False, False)
     """
     return _canonical(name) in DYNAMIC_TOPOLOGIES
+
+
+def has_degree(name: str) -> bool:
+    """Whether topology ``name`` has a degree (:data:`TOPOLOGY_DEGREES`), which ``k`` feeds; the others ignore ``k``.
+
+    Example:
+        >>> has_degree("knearest"), has_degree("small_world"), has_degree("full"), has_degree("custom")
+        (True, True, False, False)
+    """
+    return _canonical(name) in TOPOLOGY_DEGREES
 
 
 def check_topology(name: str, num_agents: int, k: int) -> None:

@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from gnncomm.topology import (
+    DisconnectedGraphWarning,
+    SelfLoopWarning,
     batch_edge_index,
     erdos_renyi,
     from_networkx,
@@ -102,17 +104,63 @@ def test_edge_weights_survive_a_networkx_round_trip_and_heads_are_averaged() -> 
 def test_from_networkx_relabels_nodes_stores_both_directions_and_merges_parallel_edges(edge_set) -> None:
     g = nx.Graph()
     g.add_edges_from([("c", "a"), ("b", "b"), ("a", "b")])  # self-loop dropped
-    assert edge_set(from_networkx(g)) == {(2, 0), (0, 2), (0, 1), (1, 0)}
+    with pytest.warns(SelfLoopWarning, match=r"^graph: dropped 1 self-loop\(s\)"):
+        assert edge_set(from_networkx(g)) == {(2, 0), (0, 2), (0, 1), (1, 0)}
     # Unsortable labels fall back to insertion order.
     h = nx.DiGraph()
     h.add_edges_from([("x", 1), (1, ("t",))])
-    assert edge_set(from_networkx(h)) == {(0, 1), (1, 2)}
+    with pytest.warns(DisconnectedGraphWarning, match=r"hear nobody: 'x'$"):  # "x" talks, nobody talks to it
+        assert edge_set(from_networkx(h)) == {(0, 1), (1, 2)}
     # Parallel edges merge, their weights sum.
     m = nx.MultiDiGraph([(0, 1, {"w": 1.0}), (0, 1, {"w": 2.5}), (1, 0)])
     ei, w = from_networkx(m, weight="w")
     assert ei.tolist() == [[1, 0], [0, 1]]
     assert w.tolist() == [1.0, 3.5]
     assert from_networkx(nx.empty_graph(3)).shape == (2, 0)
+
+
+@pytest.mark.parametrize(
+    "graph, dropped",
+    [
+        (nx.Graph([(0, 1), (1, 1)]), 1),
+        (nx.DiGraph([(0, 1), (1, 0), (0, 0), (1, 1)]), 2),
+        (nx.MultiGraph([(0, 1), (1, 1), (1, 1)]), 2),
+        (nx.MultiDiGraph([(0, 1), (1, 0), (1, 1)]), 1),
+    ],
+    ids=["graph", "digraph", "multigraph", "multidigraph"],
+)
+def test_from_networkx_counts_the_self_loops_it_drops_in_one_warning(graph, dropped) -> None:
+    with pytest.warns(SelfLoopWarning) as record:
+        ei = from_networkx(graph)
+    assert [str(w.message) for w in record] == [
+        f"graph: dropped {dropped} self-loop(s); an edge_index holds none (an agent does not hear itself)"
+    ]
+    assert record[0].filename == __file__  # at the caller's line
+    assert ei.tolist() == [[1, 0], [0, 1]]
+
+
+def test_from_networkx_names_the_listeners_of_a_directed_graph_that_hear_nobody() -> None:
+    star_out = nx.DiGraph([(0, i) for i in range(1, 4)])  # the hub talks, nobody talks to it
+    with pytest.warns(DisconnectedGraphWarning) as record:
+        from_networkx(star_out)
+    assert [str(w.message) for w in record] == [
+        "graph: 1 node(s) send but have no in-neighbour, so as listeners they hear nobody: 0"
+    ]
+    many = nx.DiGraph([(f"s{i:02d}", "hub") for i in range(12)] + [("hub", "s00")])
+    with pytest.warns(DisconnectedGraphWarning, match=r"11 node\(s\) .*: 's01', 's02', .*, 's10', \.\.\.$"):
+        from_networkx(many)
+
+
+def test_from_networkx_is_silent_on_graphs_where_everyone_hears_someone() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from_networkx(nx.cycle_graph(5, create_using=nx.DiGraph))
+        from_networkx(nx.path_graph(4))  # undirected: every edge is heard both ways
+        g = nx.DiGraph([(0, 1), (1, 0)])
+        g.add_node(2)  # isolated: left to Config.with_graph's connected-components warning
+        from_networkx(g)
 
 
 def test_to_networkx_rejects_bad_edges_and_weights() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gnncomm.topology import batch_edge_index, knn, nearest
+from gnncomm.topology import batch_edge_index, build_topology, knn, nearest
 
 GRID_MIN = nearest._KNN_GRID_MIN_AGENTS
 
@@ -316,11 +316,44 @@ def test_grid_knn_equals_brute_force_at_extreme_scales() -> None:
 
 
 def test_grid_knn_keeps_nan_rows_in_range() -> None:
-    pos = torch.rand(GRID_MIN, 2, generator=torch.Generator().manual_seed(0))
-    pos[7] = float("nan")
-    ei = knn(pos, 3, method="grid")
-    assert ei.shape == (2, GRID_MIN * 3)
-    assert int(ei.min()) >= 0 and int(ei.max()) < GRID_MIN
+    # knn refuses NaN on the CPU; on an accelerator it does not look (a sync), so the grid path itself must cope.
+    pos = torch.rand(1, GRID_MIN, 2, generator=torch.Generator().manual_seed(0))
+    pos[0, 7] = float("nan")
+    senders = nearest._knn_grid(pos, 3, GRID_MIN)
+    assert senders.shape == (1, GRID_MIN, 3)
+    assert int(senders.min()) >= 0 and int(senders.max()) < GRID_MIN
+
+
+@pytest.mark.parametrize("method", ["brute", "grid"])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_knn_on_the_cpu_refuses_positions_that_are_not_finite_naming_pos(method: str, bad: float) -> None:
+    pos = torch.rand(2, GRID_MIN, 2, generator=torch.Generator().manual_seed(0))
+    pos[1, 7, 0] = bad
+    match = rf"^pos must hold finite positions, got 1 NaN or infinite value\(s\) in shape \(2, {GRID_MIN}, 2\)$"
+    with pytest.raises(ValueError, match=match):
+        knn(pos, 3, method=method)
+    with pytest.raises(ValueError, match="^pos must hold finite positions"):
+        build_topology("knn", GRID_MIN, pos=pos[1], k=3)
+
+
+@pytest.mark.parametrize("method", ["brute", "grid"])
+def test_knn_with_check_finite_false_accepts_nan_positions_and_keeps_neighbours_in_range(method: str) -> None:
+    # the training rollout's choice: a diverged run must reach the trainer's NonFiniteLossError, not a usage error
+    pos = torch.rand(2, GRID_MIN, 2, generator=torch.Generator().manual_seed(0))
+    pos[1, 7] = math.nan
+    ei = knn(pos, 3, method=method, check_finite=False)
+    assert ei.shape == (2, 2 * GRID_MIN * 3)
+    assert int(ei.min()) >= 0 and int(ei.max()) < 2 * GRID_MIN
+
+
+def test_the_finite_check_is_not_traced_so_compiled_knn_has_no_graph_break_and_no_sync() -> None:
+    torch._dynamo.reset()
+    pos = torch.rand(3, 12, 2, generator=torch.Generator().manual_seed(0))
+    assert torch._dynamo.explain(knn)(pos, 4).graph_break_count == 0
+    pos[0, 0] = math.nan  # unchecked when compiled, as on an accelerator: neighbours stay in range
+    ei = torch.compile(knn, backend="eager", fullgraph=True)(pos, 4)
+    assert int(ei.min()) >= 0 and int(ei.max()) < 3 * 12
+    torch._dynamo.reset()
 
 
 def test_grid_knn_runs_under_torch_compile_with_one_graph_break() -> None:

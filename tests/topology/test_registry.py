@@ -137,7 +137,9 @@ def test_build_topology_rejects_missing_positions_and_unknown_arguments() -> Non
         build_topology("knn", 4, pos=torch.rand(5, 2))
     with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['q'\] for topology 'ring'; allowed: \[\]"):
         build_topology("ring", 4, q=1)
-    with pytest.raises(TypeError, match=r"\['p'\] for topology 'knn'; allowed: \['chunk_size', 'method'\]"):
+    with pytest.raises(
+        TypeError, match=r"\['p'\] for topology 'knn'; allowed: \['check_finite', 'chunk_size', 'method'\]"
+    ):
         build_topology("knn", 4, pos=torch.rand(4, 2), k=2, p=0.5)
 
 
