@@ -226,7 +226,8 @@ class VmasWorld:
         """Cuts the autograd graph between backprop windows: ``state`` and every tensor the simulator keeps
         (entity states and actions, agents' and the scenario's own attributes) are detached in place."""
         self._detach_env(self._slot_of(state).env)
-        return VmasState(*(x.detach() for x in state))
+        # the slot tensor itself is kept: it is what marks the batch as in use (a detached copy would not)
+        return VmasState(*(x.detach() if x.is_floating_point() else x for x in state))
 
     def reset_done(self, state: VmasState, mask: Tensor, generator: torch.Generator | None = None) -> VmasState:
         """Resets the environments where ``mask [B]`` is true, keeping the others; the state's rows follow."""

@@ -217,3 +217,12 @@ def test_in_reference_each_environment_has_its_own_goals_and_each_agent_sees_the
     d0 = (env.agents[0].state.pos - landmarks[rows, after.goal[:, 1]]).norm(dim=-1)
     assert after.reward == pytest.approx(-(d0 + d1), abs=1e-5)
     assert torch.equal(world.episode_metrics(after)["success"], ((d0 < 0.1) & (d1 < 0.1)).float())
+
+
+def test_a_detached_state_still_holds_its_environments():
+    world = VmasWorld("navigation", 3)
+    state = world.detach(world.step(_reset(world, 4), torch.ones(12, 2)))  # the states before it are gone
+    other = _reset(world, 4, seed=1)
+    assert int(other.slot[0]) != int(state.slot[0])
+    moved = world.step(state, torch.ones(12, 2))  # still its own environments
+    assert not torch.equal(moved.pos, other.pos)
