@@ -4,8 +4,9 @@
 
 * ``run_dir`` must be a folder or not exist yet; a file, a path under a file, or a folder that cannot
   be written is refused;
-* a folder that already holds a run (:data:`RUN_MARKERS`) is refused unless ``resume`` (continue it)
-  or ``overwrite`` (replace it); ``resume`` needs a checkpoint;
+* a folder that already holds a run (:data:`RUN_MARKERS`) with a checkpoint is refused unless ``resume``
+  (continue it) or ``overwrite`` (replace it); ``resume`` needs a checkpoint. A run that never wrote one (it
+  stopped during set-up or its first steps) cannot be resumed, so a new run takes its place without ``overwrite``;
 * the lock ``run_dir/.lock`` records the writer's pid and host. A second writer meets it and is refused
   with that pid; a lock whose process is gone (same host, pid no longer alive) is stale and taken over;
 * only once the lock is held are the old run's files removed (``overwrite``) and the temporaries of
@@ -164,7 +165,7 @@ def check_run_dir(run_dir: str | Path, *, resume: bool, overwrite: bool, interfa
             )
         return path
     markers = [m for m in RUN_MARKERS if (path / m).exists()]
-    if markers and not overwrite:
+    if markers and not overwrite and (path / CHECKPOINT_NAME).exists():  # without one, nothing can resume it
         resume_it = f"--resume {path}" if cli else "resume=True"
         raise RunFolderError(
             f"run folder {shown} already holds a run ({', '.join(markers)}); continue it with "
@@ -204,10 +205,18 @@ def claim_run_dir(run_dir: str | Path, *, resume: bool, overwrite: bool, interfa
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunFolderError(f"cannot create the run folder {flag} {str(path)!r}: {_reason(exc)}") from None
+    # A run that never wrote a checkpoint (stopped during set-up or its first steps) cannot be resumed: it is
+    # started again in place, its files removed once the lock shows that no live process still writes them.
+    unfinished = (
+        not resume
+        and not overwrite
+        and not (path / CHECKPOINT_NAME).exists()
+        and [m for m in RUN_MARKERS if (path / m).exists()]
+    )
     lock = RunLock(path, _acquire(path, flag))
     try:
         clean_stale_temporaries(path)
-        if overwrite:
+        if overwrite or unfinished:
             _remove_run_files(path)
     except OSError as exc:
         lock.release()

@@ -56,6 +56,9 @@ PROBE_KEYS = (
 EVENTS_NAME = "events.jsonl"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 """Signals that stop training at the next step with a checkpoint (a second one stops at once)."""
+LONG_STEP_S = 5.0
+"""A stop signal that arrives after a step has run this many seconds stops at once, keeping the last checkpoint,
+instead of waiting for the step to end (a step of a very large population can take minutes)."""
 METRIC_KEYS = (
     "loss",
     "recon",
@@ -217,6 +220,8 @@ class Trainer:
             )
         self.model = model
         self._interrupted = False
+        self._step_started: float | None = None
+        """When the step in progress started (``time.perf_counter``), for a Ctrl-C during a long step."""
         self.window: _Window | None = None
         """Episodes running across optimizer steps (``episode_steps > timesteps``): the carried world and agents,
         each episode's step count and return so far. Not checkpointed: a resumed run starts new episodes."""
@@ -387,7 +392,9 @@ class Trainer:
                 temperature = temperatures[self.step]  # a view: no host-to-device copy per step
                 for group in self.optimizer.param_groups:
                     group["lr"] = learning_rates[self.step]
+                self._step_started = time.perf_counter()
                 logs = self.train_step(self.next_window(), temperature)
+                self._step_started = None
                 bad |= ~torch.isfinite(logs["loss"])
                 for key, value in logs.items():
                     running[key] = running.get(key, 0.0) + value
@@ -488,7 +495,8 @@ class Trainer:
         return row
 
     def _on_interrupt(self, signum: int, frame: Any) -> None:
-        if self._interrupted:  # a second Ctrl-C stops at once
+        long_step = self._step_started is not None and time.perf_counter() - self._step_started > LONG_STEP_S
+        if self._interrupted or long_step:  # a second Ctrl-C, or one during a long step, stops at once
             raise KeyboardInterrupt
         self._interrupted = True
 

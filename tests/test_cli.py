@@ -332,3 +332,24 @@ def test_skip_memory_check_runs_what_the_estimate_would_refuse(tmp_path, capsys,
     assert main([*args, "--out", str(tmp_path / "a")]) == 2
     assert "needs about peak" in one_error_line(capsys) and not (tmp_path / "a").exists()
     assert main([*args, "--out", str(tmp_path / "b"), "--skip-memory-check"]) == 0
+
+
+def test_a_run_stopped_by_ctrl_c_before_its_first_checkpoint_is_started_again_by_a_plain_rerun(
+    tmp_path, monkeypatch, capsys
+):
+    from gnncomm import trainer
+
+    def interrupted(self, progress=True):  # Ctrl-C after the run wrote its config, before any checkpoint
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.cfg.save(self.run_dir / "config.json")
+        raise KeyboardInterrupt
+
+    args = ["train", "--preset", "tiny", "--out", str(tmp_path), "--no-progress", "steps=2", "eval_episodes=4"]
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer.Trainer, "train", interrupted)
+        assert main(args) == 130
+    assert (tmp_path / "config.json").is_file() and not (tmp_path / CHECKPOINT_NAME).exists()
+    assert not (tmp_path / LOCK_NAME).exists()
+    capsys.readouterr()
+    assert main(args) == 0  # no --overwrite needed: nothing could have resumed it
+    assert (tmp_path / CHECKPOINT_NAME).is_file()

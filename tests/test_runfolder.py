@@ -102,11 +102,24 @@ def test_breaking_a_stale_lock_never_removes_a_fresh_one(tmp_path):
 
 
 def test_a_folder_holding_a_run_is_refused_without_resume_or_overwrite(tmp_path):
-    for marker in ("checkpoint.pt", "config.json", "metrics.csv"):
-        run = make_run(tmp_path / marker, marker)
-        with pytest.raises(RunFolderError, match=f"already holds a run \\({marker}\\); .*--resume .*--overwrite"):
+    for markers in (("checkpoint.pt",), ("checkpoint.pt", "config.json", "metrics.csv")):
+        run = make_run(tmp_path / str(len(markers)), *markers)
+        listed = ", ".join(m for m in ("checkpoint.pt", "config.json", "metrics.csv") if m in markers)
+        with pytest.raises(RunFolderError, match=f"already holds a run \\({listed}\\); .*--resume .*--overwrite"):
             claim_run_dir(run, resume=False, overwrite=False)
-        assert (run / marker).read_text() == "old" and not (run / LOCK_NAME).exists()
+        assert all((run / m).read_text() == "old" for m in markers) and not (run / LOCK_NAME).exists()
+
+
+def test_a_run_that_never_wrote_a_checkpoint_is_started_again_in_place_without_overwrite(tmp_path):
+    run = make_run(tmp_path / "run", "config.json", "metrics.csv", "events.jsonl")
+    (run / "notes.txt").write_text("mine")
+    with claim_run_dir(run, resume=False, overwrite=False):
+        assert sorted(p.name for p in run.iterdir()) == [LOCK_NAME, "notes.txt"]  # its partial files are gone
+    write_lock(run, os.getpid())  # a live writer that has not checkpointed yet keeps its folder
+    (run / "config.json").write_text("live")
+    with pytest.raises(RunFolderError, match="lock"):
+        claim_run_dir(run, resume=False, overwrite=False)
+    assert (run / "config.json").read_text() == "live"
 
 
 def test_a_folder_with_unrelated_files_is_a_fresh_run(tmp_path):

@@ -316,3 +316,32 @@ def test_a_missing_tensorboard_is_said_once_per_process_naming_the_extra(tmp_pat
         warnings.simplefilter("error")
         trainer_mod._MetricWriter(tmp_path / ".." / tmp_path.name, []).close()  # a second run: said already
     assert (tmp_path / "metrics.csv").is_file() and not (tmp_path / "tb").exists()
+
+
+@pytest.mark.parametrize("long_step_s, stops_at_once", [(0.0, True), (3600.0, False)])
+def test_a_ctrl_c_during_a_long_step_stops_at_once_and_a_short_one_waits_for_the_step(
+    tmp_path, monkeypatch, long_step_s, stops_at_once
+):
+    import os
+    import signal
+    import time
+
+    monkeypatch.setattr(trainer_mod, "LONG_STEP_S", long_step_s)
+    trainer = trainer_mod.Trainer(tiny(steps=5), tmp_path)
+    step = trainer.train_step
+
+    def train_step(episode, temperature):
+        if trainer.step == 1:  # a Ctrl-C in the middle of the second step
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here, inside the step
+        return step(episode, temperature)
+
+    monkeypatch.setattr(trainer, "train_step", train_step)
+    if stops_at_once:
+        with pytest.raises(KeyboardInterrupt):
+            trainer.train(progress=False)
+        assert trainer.step == 1
+    else:
+        result = trainer.train(progress=False)
+        assert result.status == "interrupted" and result.step == 2  # the step in progress finished first
+    trainer.close()
