@@ -9,7 +9,10 @@ protocol.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -36,6 +39,7 @@ from gnncomm.world import World, build_world, check_world, message_share
 __all__ = [
     "ALPHA",
     "RELAY_MAX_AGENTS",
+    "ConfigFileWarning",
     "LoadedRun",
     "attention_matrix",
     "attention_structure",
@@ -91,6 +95,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, world: 
         cfg = Config.from_saved(state["config"])
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {str(path)!r} holds an invalid config: {exc}") from None
+    _check_config_file(run_dir / "config.json", cfg)
     try:
         world = build_world(cfg) if world is None else check_world(world, cfg)
     except ValueError as exc:
@@ -108,6 +113,34 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, world: 
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {str(path)!r} does not fit its own config: {exc}") from None
     return LoadedRun(cfg, system.eval(), world, state)
+
+
+class ConfigFileWarning(UserWarning):
+    """A run folder's ``config.json`` is unreadable or disagrees with its checkpoint, whose config is used."""
+
+
+def _check_config_file(path: Path, cfg: Config) -> None:
+    """Warns (one line) when ``config.json`` cannot be read or differs from the checkpoint's config ``cfg``: the
+    checkpoint is what the weights were trained with, so it is what evaluation uses."""
+    if not path.is_file():
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its own warnings were given when the run started
+            saved = Config.from_saved(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError) as exc:
+        reason = " ".join(str(exc).split())
+        warnings.warn(
+            f"{path} is not a valid config ({reason}); the checkpoint's config is used", ConfigFileWarning, stacklevel=3
+        )
+        return
+    differ = [f.name for f in dataclasses.fields(Config) if getattr(saved, f.name) != getattr(cfg, f.name)]
+    if differ:
+        warnings.warn(
+            f"{path} differs from the checkpoint's config in {differ[:8]}; the checkpoint's config is used",
+            ConfigFileWarning,
+            stacklevel=3,
+        )
 
 
 def end_of_run_episodes(cfg: Config) -> int:

@@ -443,5 +443,5 @@ def test_an_unusual_input_is_accepted_with_one_warning_line_naming_what_is_ignor
     assert "\n" not in message and name in message, message
 
 
-def test_the_battery_has_at_least_60_bad_inputs():
-    assert len(CLI_CASES) + len(API_CASES) >= 60
+def test_the_battery_has_at_least_150_bad_inputs():
+    assert len(CLI_CASES) + len(API_CASES) + len(CUDA_CASES) + len(WARNING_CASES) >= 150

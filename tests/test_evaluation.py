@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -322,3 +324,28 @@ def test_ablation_compares_trained_idle_and_random_actions_on_identical_episodes
     assert ablation["dispersion_ratio"] == pytest.approx(ablation["dispersion"] / ablation["dispersion_no_actions"])
     assert ablation["reward"] == pytest.approx(-ablation["dispersion"])  # the swarm's reward is -dispersion
     assert ablation["world_mse_floor"] < ablation["world_mse_own_view"]
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ('{"num_agents": "four"}', "is not a valid config (num_agents must be an int"),
+        ("{not json", "is not a valid config"),
+        ("lr=0.5", "differs from the checkpoint's config in ['lr']"),
+    ],
+)
+def test_a_config_json_that_is_invalid_or_disagrees_with_the_checkpoint_is_said_not_ignored(run_copy, text, says):
+    if text == "lr=0.5":  # the checkpoint's own config, one field changed
+        text = Config.from_dict(PRESETS["tiny"]).with_overrides(["lr=0.5"]).to_json()
+    (run_copy / "config.json").write_text(text)
+    with pytest.warns(evaluation.ConfigFileWarning, match=re.escape(says)):
+        cfg = evaluation.load_run(run_copy).cfg
+    assert cfg.lr == Config.from_dict(PRESETS["tiny"]).lr  # the checkpoint's config is the one used
+
+
+def test_a_config_json_that_matches_the_checkpoint_loads_without_a_word(run_copy):
+    cfg = evaluation.load_run(run_copy).cfg
+    cfg.save(run_copy / "config.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", evaluation.ConfigFileWarning)
+        evaluation.load_run(run_copy)
