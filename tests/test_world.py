@@ -1,8 +1,11 @@
+import re
+
 import pytest
 import torch
 
+from gnncomm.config import Config
 from gnncomm.topology import full, knn
-from gnncomm.world import SwarmWorld, WorldState
+from gnncomm.world import SwarmWorld, WorldState, build_world
 
 
 def rollout_positions(world, state, steps, generator, k=3):
@@ -190,3 +193,28 @@ def test_step_rejects_edge_indices_outside_the_batch(bad):
     state = world.reset(2, generator=torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match=r"edge_index must hold node indices in \[0, B \* N - 1 = 7\]"):
         world.step(state, torch.zeros(8, 2), torch.tensor([[0, bad], [1, 2]]))
+
+
+def test_an_installed_package_names_its_world_through_the_entry_point_group(monkeypatch):
+    from importlib import metadata
+
+    import gnncomm.world as world_mod
+
+    point = metadata.EntryPoint(name="Twin", value="gnncomm.world:SwarmWorld", group=world_mod.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(
+        metadata, "entry_points", lambda group=None: [point] if group == world_mod.ENTRY_POINT_GROUP else []
+    )
+    monkeypatch.setattr(world_mod, "resolve_factory", lambda path: lambda cfg: SwarmWorld(cfg.num_agents))
+    assert isinstance(world_mod.build_world(Config(world="twin", num_agents=3)), SwarmWorld)
+    with pytest.raises(ValueError, match=r"registered worlds \['swarm', 'vmas', .*'twin'\]"):
+        world_mod.build_world(Config(world="nowhere"))
+
+
+def test_a_world_import_path_that_does_not_resolve_is_one_line_naming_it():
+    for path, says in (
+        ("no_such_module_xyz:make", "cannot import 'no_such_module_xyz'"),
+        ("gnncomm.world:no_such_factory", "has no attribute 'no_such_factory'"),
+        ("gnncomm.world:ENTRY_POINT_GROUP", "names a str, not a callable factory"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(says)):
+            build_world(Config(world=path))
