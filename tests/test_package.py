@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "gnncomm.plots": 1,
     "gnncomm.config": 1,
     "gnncomm.world": 2,
+    "gnncomm.worlds": 3,
     "gnncomm.runtime": 2,
     "gnncomm.agents": 3,
     "gnncomm.rollout": 4,
