@@ -148,7 +148,6 @@ class VmasWorld:
         self.u_range = torch.stack([a.action.u_range_tensor.float().cpu() for a in agents])  # [N, action]
         self.action_dim = max(self.action_sizes)
         self.latent_dim = 0
-        self.dim_p = probe.world.dim_p
         self.task = GOAL_TASKS[self.scenario]() if self.scenario in GOAL_TASKS else None
 
     # ------------------------------------------------------------------ protocol
