@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -9,7 +10,15 @@ import torch
 from torch import Tensor, nn
 
 from gnncomm.config import Config
-from gnncomm.nn import ActionHead, AgentLinear, AttentionDecoder, LSTMEncoder, MessageAttention, WorldEstimator
+from gnncomm.nn import (
+    ActionHead,
+    AgentLinear,
+    AttentionDecoder,
+    LSTMEncoder,
+    MessageAttention,
+    ValueHead,
+    WorldEstimator,
+)
 from gnncomm.world import World
 from gnncomm.world import action_dim as world_action_dim
 
@@ -39,6 +48,8 @@ class StepOutput(NamedTuple):
     recon: Tensor
     world_pred: Tensor
     alpha: Tensor
+    value: Tensor | None = None
+    """Each agent's value ``[B * N]`` (systems built for PPO); ``None`` otherwise."""
 
 
 class CommSystem(nn.Module):
@@ -71,6 +82,10 @@ class CommSystem(nn.Module):
         action_dim (int): action size. (default: ``2``)
         estimator_input (str): what the world estimator reads beside the heard context: ``"encoder"``
             (the speaker's LSTM state) or ``"context"`` (the raw observation). (default: ``"encoder"``)
+        action_std (float, optional): for a policy trained from reward (PPO): the initial std of a Gaussian
+            around the action head's output, learnt as ``action_log_std`` ``[action_dim]``, and a centralised
+            :class:`~gnncomm.nn.ValueHead` whose values come in :attr:`StepOutput.value`. ``None``: neither
+            (the gradient path). (default: ``None``)
     """
 
     def __init__(
@@ -87,6 +102,7 @@ class CommSystem(nn.Module):
         agent_embedding_dim: int = 8,
         action_dim: int = 2,
         estimator_input: str = "encoder",
+        action_std: float | None = None,
     ) -> None:
         super().__init__()
         if estimator_input not in ESTIMATOR_INPUTS:
@@ -110,6 +126,12 @@ class CommSystem(nn.Module):
             if latent_dim > 0
             else None  # a task without a hidden state: nothing to estimate
         )
+        self.action_std = action_std
+        if action_std is None:  # learnt through gradients: no critic, deterministic actions
+            self.value_head, self.action_log_std = None, None
+        else:
+            self.value_head = ValueHead(2 * D, D, A, shared)
+            self.action_log_std = nn.Parameter(torch.full((action_dim,), math.log(action_std)))
 
     @classmethod
     def from_config(
@@ -129,6 +151,7 @@ class CommSystem(nn.Module):
             agent_embedding_dim=cfg.agent_embedding_dim,
             estimator_input=cfg.estimator_input,
             action_dim=action_dim,
+            action_std=cfg.action_std if cfg.algorithm == "ppo" else None,
         )
 
     @classmethod
@@ -137,9 +160,19 @@ class CommSystem(nn.Module):
         return cls.from_config(cfg, world.obs_dim, latent_dim=world.latent_dim, action_dim=world_action_dim(world))
 
     def reset_parameters(self) -> None:
-        for module in (self.encoder, self.attention, self.decoder, self.action_head, self.world_estimator):
+        for module in (
+            self.encoder,
+            self.attention,
+            self.decoder,
+            self.action_head,
+            self.world_estimator,
+            self.value_head,
+        ):
             if module is not None:
                 module.reset_parameters()
+        if self.action_log_std is not None:
+            with torch.no_grad():
+                self.action_log_std.fill_(math.log(self.action_std))
 
     def initial_state(
         self, batch_size: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
@@ -182,7 +215,9 @@ class CommSystem(nn.Module):
             num_agents=self.num_agents,
             symbols=symbols if intervene is None else None,
         )
-        action = self.action_head(torch.cat([h, context], dim=-1))
+        features = torch.cat([h, context], dim=-1)
+        action = self.action_head(features)
+        value = None if self.value_head is None else self.value_head(features)
         if self.world_estimator is None:
             world_pred, wh, wc = h.new_zeros(h.size(0), 0), state.world_h, state.world_c
         else:
@@ -191,7 +226,7 @@ class CommSystem(nn.Module):
                 torch.cat([context, own], dim=-1), (state.world_h, state.world_c)
             )
         recon = self.decoder(message, symbols)
-        out = StepOutput(message, logits, heard, context, action, recon, world_pred, alpha)
+        out = StepOutput(message, logits, heard, context, action, recon, world_pred, alpha, value)
         return out, AgentState(h, c, wh, wc, context)
 
     def per_agent_parameters(self) -> dict[str, Tensor]:

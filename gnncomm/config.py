@@ -32,6 +32,8 @@ COMPILE_CHOICES = ("auto", "true", "false")
 LR_DECAY_CHOICES = ("none", "cosine")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 CPU_MEMORY_CHOICES = ("reuse", "release", "system")
+ALGORITHMS = ("gradient", "ppo")
+PPO_MESSAGE_MODES = ("policy", "actions")
 SEED_MAX = 2**63 - 1
 """Largest seed: torch generators take seeds below 2**64, and evaluation adds small offsets to the seed."""
 _DEVICE = re.compile(r"auto|cpu|cuda(?::([0-9]+))?")
@@ -143,6 +145,33 @@ class Config:
     language losses see the world through a detached state) or all (every loss term, the behaviour before 0.2)."""
     cluster_weight: float = 0.1
     """Weight of the clustering loss, -reward (the swarm's dispersion), through the differentiable world."""
+    # --- learning from reward (algorithm=ppo)
+    algorithm: str = "gradient"
+    """How the agents learn: gradient (the losses and a reward differentiated through the world) or ppo (clipped
+    PPO from the world's reward alone, for rewards without a gradient: VMAS discovery, transport, any simulator).
+    With ppo, a step is one iteration: batch_size environments rolled timesteps steps, then ppo_epochs passes of
+    updates; gnncomm.ppo describes the rest."""
+    ppo_messages: str = "policy"
+    """With ppo, how the messages learn: policy (a listener's PPO loss is differentiated through its speakers'
+    straight-through Gumbel messages within the step, as in DIAL and MADDPG) or actions (the symbols are sampled
+    actions whose log-probabilities enter the PPO ratio, as EGG's REINFORCE sender)."""
+    gamma: float = 0.99
+    """With ppo, the discount in [0, 1]."""
+    gae_lambda: float = 0.95
+    """With ppo, the GAE lambda in [0, 1]."""
+    clip_coef: float = 0.2
+    """With ppo, the ratio clip epsilon (> 0)."""
+    ppo_epochs: int = 4
+    """With ppo, passes over each iteration's data (>= 1)."""
+    minibatches: int = 4
+    """With ppo, minibatches per pass, each a set of whole environments (every agent of every step), in
+    [1, batch_size]."""
+    entropy_coef: float = 0.0
+    """With ppo, the weight of the policy's entropy bonus (actions, and the symbols with ppo_messages=actions)."""
+    value_coef: float = 0.5
+    """With ppo, the weight of the value loss."""
+    action_std: float = 0.5
+    """With ppo, the initial std of the Gaussian policy around the action head's output (learnt from there)."""
     # --- Gumbel-Softmax
     temperature_start: float = 2.0
     """Gumbel temperature at step 0."""
@@ -300,6 +329,23 @@ class Config:
             raise ValueError(
                 f"selection_every={self.selection_every} needs per-agent weights: set "
                 "shared_params=false (or selection_every=0)"
+            )
+        _choice(self, "algorithm", ALGORITHMS)
+        _choice(self, "ppo_messages", PPO_MESSAGE_MODES)
+        for name in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("clip_coef", "action_std"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        _at_least(self, "entropy_coef", 0.0)
+        _at_least(self, "value_coef", 0.0)
+        _at_least(self, "ppo_epochs", 1)
+        if not 1 <= self.minibatches <= self.batch_size:
+            raise ValueError(f"minibatches must be in [1, batch_size = {self.batch_size}], got {self.minibatches}")
+        if self.algorithm == "ppo" and self.selection_every:
+            raise ValueError(
+                f"selection_every={self.selection_every} runs with algorithm=gradient only; set selection_every=0"
             )
         _choice(self, "amp", AMP_CHOICES)
         self.compile = {"1": "true", "yes": "true", "on": "true", "0": "false", "no": "false", "off": "false"}.get(

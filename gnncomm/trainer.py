@@ -22,6 +22,7 @@ from gnncomm.agents import AgentState, CommSystem
 from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_save, atomic_write_text, load_checkpoint
 from gnncomm.config import Config
 from gnncomm.interventions import silence
+from gnncomm.ppo import PPO
 from gnncomm.rollout import (
     EVAL_SEED_OFFSET,
     Episode,
@@ -70,6 +71,15 @@ METRIC_KEYS = (
     "reward",
     "episode_return",
     "episodes_done",
+    "episode_success",
+    "policy_loss",
+    "value_loss",
+    "entropy",
+    "aux_loss",
+    "approx_kl",
+    "clip_fraction",
+    "action_std",
+    "value_explained",
     "dispersion",
     "vocab_usage",
     "effective_vocab",
@@ -187,6 +197,8 @@ class Trainer:
         if cfg.batch_size % self.rt.world_size:
             raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the world size {self.rt.world_size}")
         self.local_batch = cfg.batch_size // self.rt.world_size
+        if cfg.algorithm == "ppo" and self.rt.distributed:
+            raise ValueError("algorithm=ppo runs in one process only for now; run it without torchrun")
         if is_windowed(cfg) and self.rt.distributed:
             raise ValueError(
                 f"episode_steps={cfg.episode_steps} > timesteps={cfg.timesteps} (episodes carried across optimizer "
@@ -219,6 +231,22 @@ class Trainer:
                 rollout_step, mode=None if cfg.compile_mode == "default" else cfg.compile_mode
             )
         self.model = model
+        self.ppo = (
+            PPO(
+                self.system,
+                self.world,
+                cfg,
+                self.optimizer,
+                self.scaler,
+                self.generator,
+                self.rt.autocast,
+                self.local_batch,
+                self.rt.device,
+            )  # fmt: skip
+            if cfg.algorithm == "ppo"
+            else None
+        )
+        """With ``algorithm=ppo``, what one training step runs (an iteration: collect, then update)."""
         self._interrupted = False
         self._step_started: float | None = None
         """When the step in progress started (``time.perf_counter``), for a Ctrl-C during a long step."""
@@ -323,6 +351,12 @@ class Trainer:
             logs.update(self.window.advance(*carry))
         return logs
 
+    def iteration(self, temperature: Tensor) -> dict[str, Tensor]:
+        """One training step of the run's algorithm: a gradient step on the next window, or a PPO iteration."""
+        if self.ppo is not None:
+            return self.ppo.step(self.loss_module.graph_fn, temperature)
+        return self.train_step(self.next_window(), temperature)
+
     def next_window(self) -> Episode:
         """The next backprop window: the first of new episodes, or the carried ones rolled on, with the
         episodes that finished started again (only those)."""
@@ -393,7 +427,7 @@ class Trainer:
                 for group in self.optimizer.param_groups:
                     group["lr"] = learning_rates[self.step]
                 self._step_started = time.perf_counter()
-                logs = self.train_step(self.next_window(), temperature)
+                logs = self.iteration(temperature)
                 self._step_started = None
                 bad |= ~torch.isfinite(logs["loss"])
                 for key, value in logs.items():
@@ -407,9 +441,10 @@ class Trainer:
                     now = time.perf_counter()
                     train_time += now - tick
                     row = self._reduce_logs(running, self.step - tick_step)
-                    if "episodes_done" in row:  # from sums per step to the window's mean return and count
+                    if "episodes_done" in row:  # from sums per step to the window's means per episode and count
                         done = row["episodes_done"] * (self.step - tick_step)
-                        row["episode_return"] = row["episode_return"] / row["episodes_done"] if done else math.nan
+                        for key in [k for k in row if k.startswith("episode_")]:
+                            row[key] = row[key] / row["episodes_done"] if done else math.nan
                         row["episodes_done"] = round(done)
                     row.update(
                         step=self.step,

@@ -5,7 +5,7 @@ from gnncomm.nn.decoder import AttentionDecoder
 from gnncomm.nn.embedding import SymbolEmbedding
 from gnncomm.nn.encoder import LSTMEncoder
 from gnncomm.nn.gumbel import GumbelSoftmax, gumbel_softmax_sample, sample_gumbel
-from gnncomm.nn.heads import ActionHead, WorldEstimator
+from gnncomm.nn.heads import ActionHead, ValueHead, WorldEstimator
 from gnncomm.nn.message_attention import MessageAttention
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "LSTMEncoder",
     "MessageAttention",
     "SymbolEmbedding",
+    "ValueHead",
     "WorldEstimator",
     "gumbel_softmax_sample",
     "sample_gumbel",

@@ -43,6 +43,44 @@ class ActionHead(nn.Module):
         return f"{self.__class__.__name__}({self.in_channels}, action_dim={self.action_dim})"
 
 
+class ValueHead(nn.Module):
+    r"""A centralised critic: each agent's value from its own state and the mean state of its episode.
+
+    .. math::
+        V_i = \mathrm{MLP}\big([\mathbf{x}_i, \tfrac{1}{A} \textstyle\sum_{j} \mathbf{x}_j]\big),
+        \qquad \mathbf{x}_i = [\mathbf{h}_i, \mathbf{r}_i]
+
+    where the mean runs over the :math:`A` agents of agent :math:`i`'s episode. Training is centralised, so the
+    critic may see the whole team (as in MAPPO); the policy still acts on what its agent saw and heard.
+
+    Args:
+        in_channels (int): size of ``[h, r]``.
+        hidden_channels (int): MLP width.
+        num_agents (int), shared (bool): see :class:`AgentLinear`.
+
+    Shapes:
+        **input:** ``(B*A, in_channels)``; **output:** ``(B*A,)``.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, num_agents: int = 1, shared: bool = True) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.num_agents = num_agents
+        self.mlp = AgentMLP(2 * in_channels, hidden_channels, 1, num_agents, shared)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.mlp.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        A, C = self.num_agents, self.in_channels
+        team = x.view(-1, A, C).mean(1, keepdim=True).expand(-1, A, -1).reshape(-1, C)  # [B*A, C]
+        return self.mlp(torch.cat([x, team], dim=-1)).squeeze(-1)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.in_channels}, num_agents={self.num_agents})"
+
+
 class WorldEstimator(nn.Module):
     r"""Estimates the hidden global state from the messages an agent receives over time.
 

@@ -61,6 +61,7 @@ class VmasState(NamedTuple):
         pos: agent positions ``[B, N, 2]`` (the kNN graph is rebuilt from them).
         obs: each agent's observation ``[B, N, obs_dim]``, padded, with the agent-type feature.
         reward: the agents' mean reward of the step that led here ``[B]`` (0 after a reset and once done).
+        agent_reward: each agent's own reward of that step ``[B, N]`` (the same 0s).
         done: 1.0 where the scenario has terminated the episode ``[B]``.
         latent: ``[B, 0]``: a task has no hidden state to estimate.
         goal: the goal landmark of each environment, ``[B]`` (speaker-listener), ``[B, 2]`` (reference: the one
@@ -71,6 +72,7 @@ class VmasState(NamedTuple):
     pos: Tensor
     obs: Tensor
     reward: Tensor
+    agent_reward: Tensor
     done: Tensor
     latent: Tensor
     goal: Tensor
@@ -172,7 +174,7 @@ class VmasWorld:
         if self.task is not None:
             goal = self.task.draw_goals(batch_size, generator, self.device)
         zeros = torch.zeros(batch_size, device=self.device)
-        state = self._state(slot, obs, zeros, zeros, goal)
+        state = self._state(slot, obs, zeros, zeros.unsqueeze(-1).expand(-1, self.num_agents), zeros, goal)
         slot.owner = weakref.ref(state.slot)
         return state
 
@@ -207,18 +209,22 @@ class VmasWorld:
             actions.append(u.to(self.device))
         with self._rng(slot):
             obs, rewards, dones, _ = slot.env.step(actions)
-        reward = torch.stack([r.float() for r in rewards], dim=-1).mean(-1)  # [B]
-        if self.task is not None:
-            reward = self.task.reward(slot.env, state.goal)
+        agent_reward = torch.stack([r.float() for r in rewards], dim=-1)  # [B, N]
+        if self.task is not None:  # the scenario's reward with this environment's goal, shared by its agents
+            agent_reward = self.task.reward(slot.env, state.goal).unsqueeze(-1).expand(-1, N)
         alive = 1.0 - state.done
-        reward = reward * alive  # a finished episode earns nothing more, as in BenchMARL's return
-        done = torch.maximum(state.done, dones.float().to(reward.device))
-        out = self._state(slot, obs, reward, done, state.goal, slot_tensor=state.slot)
+        agent_reward = agent_reward * alive.unsqueeze(-1)  # a finished episode earns nothing more, as in BenchMARL
+        done = torch.maximum(state.done, dones.float().to(agent_reward.device))
+        out = self._state(slot, obs, agent_reward.mean(-1), agent_reward, done, state.goal, slot_tensor=state.slot)
         return out
 
     def reward(self, state: VmasState) -> Tensor:
         """The agents' mean reward of the step that led to ``state``, ``[B]``."""
         return state.reward
+
+    def agent_rewards(self, state: VmasState) -> Tensor:
+        """Each agent's reward of the step that led to ``state``, ``[B, N]`` (PPO credits each agent its own)."""
+        return state.agent_reward
 
     # ------------------------------------------------------------------ windows and episodes
     def detach(self, state: VmasState) -> VmasState:
@@ -244,12 +250,14 @@ class VmasWorld:
         if self.task is not None:
             goal[index] = self.task.draw_goals(len(index), generator, self.device)
         rows = mask.to(state.reward.device)
-        fresh = self._state(slot, obs, torch.zeros_like(state.reward), torch.zeros_like(state.done), goal)
+        zeros = torch.zeros_like(state.reward)
+        fresh = self._state(slot, obs, zeros, torch.zeros_like(state.agent_reward), zeros, goal)
         keep = lambda new, old: torch.where(rows.view(-1, *[1] * (old.dim() - 1)), new, old)  # noqa: E731
         return VmasState(
             keep(fresh.pos, state.pos),
             keep(fresh.obs, state.obs),
             keep(fresh.reward, state.reward),
+            keep(fresh.agent_reward, state.agent_reward),
             keep(fresh.done, state.done),
             state.latent,
             goal,
@@ -324,6 +332,7 @@ class VmasWorld:
         slot: _Slot,
         obs: list[Tensor],
         reward: Tensor,
+        agent_reward: Tensor,
         done: Tensor,
         goal: Tensor,
         slot_tensor: Tensor | None = None,
@@ -342,7 +351,7 @@ class VmasWorld:
         if slot_tensor is None:
             slot_tensor = torch.full((B,), slot.index, dtype=torch.long, device=padded.device)
         latent = padded.new_zeros(B, 0)
-        return VmasState(pos, padded, reward, done, latent, goal, slot_tensor)
+        return VmasState(pos, padded, reward, agent_reward, done, latent, goal, slot_tensor)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.scenario!r}, num_agents={self.num_agents}, obs_dim={self.obs_dim})"

@@ -64,7 +64,12 @@ def test_the_listener_cannot_read_the_goal_from_vmas_and_silence_removes_it():
     state = _reset(world, 32)
     other = state._replace(goal=(state.goal + 1) % 3)
     other = world._state(
-        world._slots[0], [state.obs[:, 0, :11], state.obs[:, 1, :11]], state.reward, state.done, other.goal
+        world._slots[0],
+        [state.obs[:, 0, :11], state.obs[:, 1, :11]],
+        state.reward,
+        state.agent_reward,
+        state.done,
+        other.goal,
     )
     listener, listener_other = world.observe(state).view(32, 2, -1)[:, 1], world.observe(other).view(32, 2, -1)[:, 1]
     assert torch.equal(listener, listener_other)  # VMAS's own c channel carries nothing
