@@ -202,7 +202,7 @@ class _Probes:
 
     def _setup(self, n: int, batch: int, overrides: dict[str, Any]) -> tuple[Config, World, CommSystem]:
         with _quiet():
-            cfg = self.cfg.with_overrides({"num_agents": n, "batch_size": batch, **overrides})
+            cfg = self.cfg.with_overrides({"num_agents": n, "batch_size": batch, "minibatches": 1, **overrides})
             world = self.world if n == self.world.num_agents else build_world(cfg)
         with torch.random.fork_rng(devices=[]):  # the caller's global stream is left as it was
             torch.manual_seed(0)

@@ -174,6 +174,8 @@ class Replay(NamedTuple):
     values: Tensor
     aux: Tensor
     """0-d: the language and world-estimation terms, weighted as in the gradient path."""
+    terms: dict[str, Tensor]
+    """Those terms unweighted (``recon``, ``comm`` and, with a latent, ``world``), detached."""
 
 
 class _Episodes:
@@ -392,7 +394,14 @@ class PPO:
             if out.world_pred.size(-1):
                 world = world + (out.world_pred.float() - batch.latent[t, rows]).pow(2).mean() / T
         aux = cfg.recon_weight * recon + cfg.world_weight * world + cfg.comm_weight * comm
-        return Replay(torch.stack(log_prob), torch.stack(entropy), torch.stack(values), torch.as_tensor(aux))
+        terms = {"recon": recon, "comm": comm} | ({"world": world} if isinstance(world, Tensor) else {})
+        return Replay(
+            torch.stack(log_prob),
+            torch.stack(entropy),
+            torch.stack(values),
+            torch.as_tensor(aux),
+            {key: value.detach() for key, value in terms.items()},
+        )
 
     def update(self, batch: Batch) -> dict[str, Tensor]:
         """``ppo_epochs`` passes of ``minibatches`` updates; returns their mean losses and statistics."""
@@ -432,6 +441,7 @@ class PPO:
                         "approx_kl": ((ratio - 1.0) - log_ratio).mean(),
                         "clip_fraction": ((ratio - 1.0).abs() > cfg.clip_coef).float().mean(),
                         "grad_norm": grad_norm,
+                        **replay.terms,
                     }
                 for key, value in stats.items():
                     totals[key] = totals.get(key, 0.0) + value.detach().float()
