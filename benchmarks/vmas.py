@@ -100,11 +100,28 @@ GNNCOMM_TASKS: dict[str, dict[str, Any]] = {
     },
     "flocking": {"timesteps": 10, "batch_size": 128, "lr": 3e-3, "vocab_size": 8, "msg_dim": 1, **REWARD_ONLY},
 }
-"""gnncomm's settings per task on top of the library defaults."""
+"""gnncomm's settings per task on top of the library defaults (the gradient path)."""
+PPO_COMMON = {
+    "algorithm": "ppo",
+    "timesteps": EPISODE_STEPS,  # an iteration is one whole episode per environment, as BenchMARL collects
+    "batch_size": 60,  # 6,000 frames per iteration: BenchMARL's batch here (60 environments x 100 steps)
+    "gamma": 0.9,  # BenchMARL's
+    "gae_lambda": 0.9,  # BenchMARL's MAPPO lmbda
+    "lr": 1e-3,
+    "warmup_steps": 0,
+    "ppo_epochs": 4,
+    "minibatches": 2,
+    "vocab_size": 8,
+    "msg_dim": 1,
+    **REWARD_ONLY,
+}
+GNNCOMM_PPO_TASKS: dict[str, dict[str, Any]] = {task: dict(PPO_COMMON) for task in ("navigation", "discovery")}
+"""gnncomm-PPO's settings per task (``--algorithm ppo``), on top of the library defaults."""
 
 
-def gnncomm_config(task: str, overrides: Sequence[str] = (), *, seed: int = 0) -> Config:
-    """The config of the gnncomm side: the task as BenchMARL configures it, and :data:`GNNCOMM_TASKS`."""
+def gnncomm_config(task: str, overrides: Sequence[str] = (), *, seed: int = 0, algorithm: str = "gradient") -> Config:
+    """The config of the gnncomm side: the task as BenchMARL configures it, and :data:`GNNCOMM_TASKS` (or
+    :data:`GNNCOMM_PPO_TASKS` with ``algorithm="ppo"``)."""
     if task not in BENCHMARL_TASKS:
         raise ValueError(f"task must be one of {sorted(BENCHMARL_TASKS)}, got {task!r}")
     kwargs = dict(BENCHMARL_TASKS[task])
@@ -119,7 +136,7 @@ def gnncomm_config(task: str, overrides: Sequence[str] = (), *, seed: int = 0) -
         "steps": 10**9,  # the budget stops the run; the schedules follow anneal_steps
         "eval_every": 0,
         "log_every": 10**9,
-        **GNNCOMM_TASKS.get(task, {}),
+        **(GNNCOMM_PPO_TASKS.get(task, PPO_COMMON) if algorithm == "ppo" else GNNCOMM_TASKS.get(task, {})),
     }
     return Config.from_dict(data).with_overrides(list(overrides))
 
@@ -133,11 +150,12 @@ def run_gnncomm(
     eval_episodes: int = 200,
     seed: int = 0,
     overrides: Sequence[str] = (),
+    algorithm: str = "gradient",
 ) -> dict[str, Any]:
     """Trains gnncomm on ``task`` until ``budget_s`` training seconds or ``max_frames`` frames; returns the curve."""
     if budget_s is None and max_frames is None:
         raise ValueError("give budget_s or max_frames (or both)")
-    cfg = gnncomm_config(task, overrides, seed=seed)
+    cfg = gnncomm_config(task, overrides, seed=seed, algorithm=algorithm)
     eval_seed = seed + EVAL_SEED_OFFSET
     curve: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="gnncomm-vmas-") as tmp:
@@ -188,7 +206,7 @@ def run_gnncomm(
             for group in trainer.optimizer.param_groups:
                 group["lr"] = cfg.learning_rate(step, span)
             temperature = torch.tensor(cfg.temperature(step, span), device=trainer.rt.device)
-            logs = trainer.train_step(trainer.next_window(), temperature)
+            logs = trainer.iteration(temperature)
             trainer.step += 1
             if not torch.isfinite(logs["loss"]):
                 raise FloatingPointError(f"non-finite loss at step {trainer.step}")
@@ -203,7 +221,7 @@ def run_gnncomm(
     final = dict(curve[-1])
     final["frames_per_s"] = frames / max(wall, 1e-9)
     return {
-        "library": "gnncomm",
+        "library": "gnncomm" if algorithm == "gradient" else f"gnncomm-{algorithm}",
         "task": task,
         "settings": {**cfg.to_dict(), "frames_per_step": frames_per_step},
         "curve": curve,
@@ -243,6 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--side", choices=("gnncomm",), help="gnncomm (BenchMARL: python -m benchmarks.vmas_benchmarl)")
     parser.add_argument("--task", default="navigation", choices=sorted(BENCHMARL_TASKS))
+    parser.add_argument(
+        "--algorithm", default="gradient", choices=("gradient", "ppo"), help="gnncomm's training algorithm"
+    )
     parser.add_argument("--budget-s", type=float, default=None, help="training wall-clock budget (seconds)")
     parser.add_argument("--max-frames", type=int, default=None, help="environment-frame budget")
     parser.add_argument("--eval-every-s", type=float, default=60.0)
@@ -275,6 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         eval_episodes=args.eval_episodes,
         seed=args.seed,
         overrides=args.set,
+        algorithm=args.algorithm,
     )
     result["meta"] = {
         **metadata(torch.device("cpu"), sys.argv if argv is None else ["benchmarks.vmas", *argv]),

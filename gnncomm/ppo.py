@@ -167,7 +167,8 @@ class Batch(NamedTuple):
 
 
 class Replay(NamedTuple):
-    """What replaying a minibatch's sequences gives, each ``[T, b * N]`` unless noted."""
+    """What replaying a minibatch's sequences gives, each ``[T, b * N]`` unless noted (``values`` as the value
+    head gives them: normalised)."""
 
     log_prob: Tensor
     entropy: Tensor
@@ -266,6 +267,7 @@ class PPO:
         """Rolls the environments ``cfg.timesteps`` steps with the sampling policy; returns the :class:`Batch`
         (advantages included) and the iteration's live signals."""
         cfg, world, system, episodes, gen = self.cfg, self.world, self.system, self.episodes, self.generator
+        critic = system.value_head
         B, N, T = self.batch_size, cfg.num_agents, cfg.timesteps
         if not self.carry or episodes.state is None:
             episodes.start(gen)
@@ -300,7 +302,7 @@ class PPO:
             edges.append(step.edge_index)
             actions.append(action)
             log_prob.append(lp)
-            values.append(out.value.float())
+            values.append(critic.denormalize(out.value.float()))
             if hasattr(world, "agent_rewards"):
                 rewards.append(world.agent_rewards(step.state).float().reshape(B * N))
             else:
@@ -325,10 +327,12 @@ class PPO:
                 if t < T - 1 or self.carry:  # the last step's episodes are let go with the iteration
                     episodes.restart(done, gen)
         # the value of the state after the last step (greedy messages; nothing is sampled or kept)
-        last = system(world.observe(episodes.state), episodes.agents, graph_fn(episodes.state.pos))[0].value.float()
+        last = system(world.observe(episodes.state), episodes.agents, graph_fn(episodes.state.pos))[0].value
+        last = critic.denormalize(last.float())
         done_t = torch.stack(dones).float().repeat_interleave(N, dim=1)  # [T, B*N]
         values_t = torch.stack(values)
         advantages, returns = gae(torch.stack(rewards), values_t, done_t, last, cfg.gamma, cfg.gae_lambda)
+        critic.update(returns)  # the value head learns the returns normalised with these statistics
         batch = Batch(
             obs=torch.stack(obs),
             latent=torch.stack(latent),
@@ -422,7 +426,8 @@ class PPO:
                 log_ratio = replay.log_prob - batch.log_prob[:, rows]
                 ratio = log_ratio.exp()
                 policy_loss = clipped_surrogate(ratio, advantages, cfg.clip_coef)
-                value_loss = 0.5 * (replay.values - batch.returns[:, rows]).pow(2).mean()
+                target = self.system.value_head.normalize(batch.returns[:, rows])
+                value_loss = 0.5 * (replay.values - target).pow(2).mean()
                 entropy = replay.entropy.mean()
                 loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy + replay.aux
                 self.optimizer.zero_grad(set_to_none=True)

@@ -53,24 +53,57 @@ class ValueHead(nn.Module):
     where the mean runs over the :math:`A` agents of agent :math:`i`'s episode. Training is centralised, so the
     critic may see the whole team (as in MAPPO); the policy still acts on what its agent saw and heard.
 
+    The output is a normalised value: :meth:`denormalize` maps it to the return's units with running statistics
+    of the returns seen (:meth:`update`, MAPPO's value normalisation: a debiased moving average with decay
+    ``beta``), so the value loss keeps one scale whatever the task's rewards. The statistics are buffers: they
+    are saved and restored with the weights.
+
     Args:
         in_channels (int): size of ``[h, r]``.
         hidden_channels (int): MLP width.
         num_agents (int), shared (bool): see :class:`AgentLinear`.
+        beta (float): decay of the return statistics per :meth:`update`. (default: ``0.99``)
 
     Shapes:
         **input:** ``(B*A, in_channels)``; **output:** ``(B*A,)``.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, num_agents: int = 1, shared: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, hidden_channels: int, num_agents: int = 1, shared: bool = True, beta: float = 0.99
+    ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.num_agents = num_agents
+        self.beta = beta
         self.mlp = AgentMLP(2 * in_channels, hidden_channels, 1, num_agents, shared)
+        self.register_buffer("moments", torch.zeros(3))  # debiased EMA sums: mean, mean of squares, weight
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         self.mlp.reset_parameters()
+        self.moments.zero_()
+
+    def _stats(self) -> tuple[Tensor, Tensor]:
+        weight = self.moments[2].clamp_min(1e-5)
+        mean, square = self.moments[0] / weight, self.moments[1] / weight
+        if not bool(self.moments[2] > 0):  # no return seen yet: the identity
+            return mean.new_zeros(()), mean.new_ones(())
+        return mean, (square - mean.pow(2)).clamp_min(1e-4).sqrt()
+
+    @torch.no_grad()
+    def update(self, returns: Tensor) -> None:
+        """Folds a batch of returns (any shape) into the running statistics."""
+        x = returns.detach().float()
+        batch = torch.stack([x.mean(), x.pow(2).mean(), x.new_ones(())])
+        self.moments.mul_(self.beta).add_((1.0 - self.beta) * batch)
+
+    def normalize(self, returns: Tensor) -> Tensor:
+        mean, std = self._stats()
+        return (returns - mean) / std
+
+    def denormalize(self, value: Tensor) -> Tensor:
+        mean, std = self._stats()
+        return value * std + mean
 
     def forward(self, x: Tensor) -> Tensor:
         A, C = self.num_agents, self.in_channels
