@@ -189,6 +189,7 @@ class CommSystem(nn.Module):
         noise: Tensor | None = None,
         temperature: float | Tensor = 1.0,
         intervene: Callable[[Tensor], Tensor] | None = None,
+        decode: bool = True,
     ) -> tuple[StepOutput, AgentState]:
         """One step.
 
@@ -201,6 +202,8 @@ class CommSystem(nn.Module):
             intervene: optional map applied to the one-hot messages before they are heard
                 (silencing, shuffling, knock-outs); the speaker's own reconstruction still uses
                 what it said.
+            decode: reconstruct the observations; ``False`` skips the decoder (``recon`` is then
+                ``[B * N, 0]``), for a loss that leaves the reconstruction out.
         """
         message, logits, (h, c) = self.encoder(obs, state.context, (state.enc_h, state.enc_c), noise, temperature)
         # The spoken symbols let the message embeddings gather rows instead of multiplying by one-hots. An
@@ -225,7 +228,7 @@ class CommSystem(nn.Module):
             world_pred, (wh, wc) = self.world_estimator(
                 torch.cat([context, own], dim=-1), (state.world_h, state.world_c)
             )
-        recon = self.decoder(message, symbols)
+        recon = self.decoder(message, symbols) if decode else obs.new_zeros(obs.size(0), 0)
         out = StepOutput(message, logits, heard, context, action, recon, world_pred, alpha, value)
         return out, AgentState(h, c, wh, wc, context)
 

@@ -375,16 +375,20 @@ class PPO:
         log_std = system.action_log_std.float()
         log_prob, entropy, values = [], [], []
         recon = world = comm = 0.0
+        decode = cfg.recon_weight > 0
+        starts = batch.first[:, envs]  # [T, b]
+        restarts = starts[1:].any(-1).tolist()  # one host sync per replay: which steps zero some states
         for t in range(T):
-            restart = batch.first[t, envs].repeat_interleave(N).unsqueeze(-1)  # [b*N, 1]
-            agents = AgentState(*(torch.where(restart, torch.zeros_like(x), x) for x in agents))
+            if t == 0 or restarts[t - 1]:
+                restart = starts[t].repeat_interleave(N).unsqueeze(-1)  # [b*N, 1]
+                agents = AgentState(*(torch.where(restart, torch.zeros_like(x), x) for x in agents))
             edge_index = episodes_subgraph(batch.edge_index[t], envs, N, batch.first.size(1))
             obs = batch.obs[t, rows]
             if batch.symbols is not None:  # listeners hear what was said; no gradient reaches the speaker that way
                 said = F.one_hot(batch.symbols[t, rows], cfg.vocab_size).to(obs.dtype)
-                out, agents = system(obs, agents, edge_index, None, batch.temperature, lambda m, s=said: s)
+                out, agents = system(obs, agents, edge_index, None, batch.temperature, lambda m, s=said: s, decode)
             else:
-                out, agents = system(obs, agents, edge_index, batch.gumbel[t, rows], batch.temperature)
+                out, agents = system(obs, agents, edge_index, batch.gumbel[t, rows], batch.temperature, None, decode)
             lp = gaussian_log_prob(batch.actions[t, rows], out.action.float(), log_std)
             ent = gaussian_entropy(log_std).expand_as(lp)
             if batch.symbols is not None:
@@ -393,12 +397,13 @@ class PPO:
             log_prob.append(lp)
             entropy.append(ent)
             values.append(out.value.float())
-            recon = recon + (out.recon.float() - obs).pow(2).mean() / T
+            if decode:
+                recon = recon + (out.recon.float() - obs).pow(2).mean() / T
             comm = comm + (1.0 - out.message[..., 0].float()).mean() / T
             if out.world_pred.size(-1):
                 world = world + (out.world_pred.float() - batch.latent[t, rows]).pow(2).mean() / T
         aux = cfg.recon_weight * recon + cfg.world_weight * world + cfg.comm_weight * comm
-        terms = {"recon": recon, "comm": comm} | ({"world": world} if isinstance(world, Tensor) else {})
+        terms = {"comm": comm} | {k: v for k, v in (("recon", recon), ("world", world)) if isinstance(v, Tensor)}
         return Replay(
             torch.stack(log_prob),
             torch.stack(entropy),
