@@ -77,6 +77,17 @@ def a_file(tmp: Path) -> str:
 # ---------------------------------------------------------------------- the CLI battery
 # (name the error must contain, argv builder given the test's folder)
 CLI_CASES = [
+    # learning from reward (algorithm=ppo)
+    ("algorithm", lambda d: ["train", "algorithm=reinforce"]),
+    ("ppo_messages", lambda d: ["train", "algorithm=ppo", "ppo_messages=gumbel"]),
+    ("gamma", lambda d: ["train", "algorithm=ppo", "gamma=1.01"]),
+    ("gae_lambda", lambda d: ["train", "algorithm=ppo", "gae_lambda=nan"]),
+    ("clip_coef", lambda d: ["train", "algorithm=ppo", "clip_coef=0"]),
+    ("ppo_epochs", lambda d: ["train", "algorithm=ppo", "ppo_epochs=0"]),
+    ("minibatches", lambda d: ["train", "algorithm=ppo", "batch_size=8", "minibatches=9"]),
+    ("entropy_coef", lambda d: ["train", "algorithm=ppo", "entropy_coef=-0.01"]),
+    ("action_std", lambda d: ["train", "algorithm=ppo", "action_std=0"]),
+    ("selection_every", lambda d: ["train", "algorithm=ppo", "selection_every=5", "shared_params=false"]),
     # config fields given as overrides
     ("num_agents", lambda d: ["train", "num_agents=1"]),
     ("num_agents", lambda d: ["train", "num_agents=6", "num_agents=8"]),
@@ -318,6 +329,9 @@ API_CASES = [
     ("temperature_end", (ValueError,), _config(temperature_end=0.0)),
     ("recon_weight", (ValueError,), _config(recon_weight=float("-inf"))),
     ("world_weight", (ValueError,), _config(world_weight=float("nan"))),
+    ("value_coef", (ValueError,), _config(algorithm="ppo", value_coef=-1.0)),
+    ("minibatches", (ValueError,), _config(algorithm="ppo", batch_size=2, minibatches=0)),
+    ("ppo_epochs", (TypeError,), _config(algorithm="ppo", ppo_epochs=2.5)),
     ("device", (ValueError,), _config(device="cuda:x")),
     ("device", (ValueError,), _config(device="cuda:-1")),
     ("device", (TypeError,), _config(device=0)),
