@@ -47,7 +47,7 @@ from torch import Tensor
 from gnncomm.agents import AgentState, CommSystem
 from gnncomm.config import Config
 from gnncomm.metrics.live import symbol_usage
-from gnncomm.rollout import GraphFn, rollout_step, sample_window_noise
+from gnncomm.rollout import GraphFn, restart_episodes, rollout_step, sample_window_noise
 from gnncomm.world import World
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -208,14 +208,7 @@ class _Episodes:
         if bool(done.all()) and not hasattr(self.world, "reset_done"):
             self.start(generator)
             return
-        if not hasattr(self.world, "reset_done"):
-            raise ValueError(
-                f"{type(self.world).__name__} ended some episodes early but has no reset_done(state, mask, "
-                "generator) to start them again"
-            )
-        self.state = self.world.reset_done(self.state, done, generator)
-        rows = done.repeat_interleave(self.cfg.num_agents).unsqueeze(-1)  # [B*N, 1]
-        self.agents = AgentState(*(torch.where(rows, torch.zeros_like(x), x) for x in self.agents))
+        self.state, self.agents = restart_episodes(self.world, self.state, self.agents, done, generator)
         self.steps.masked_fill_(done, 0)
         self.returns.masked_fill_(done, 0.0)
         self.first = done.clone()

@@ -470,6 +470,21 @@ def rollout(
     return loss, {k: v.detach() for k, v in logs.items()}, trace
 
 
+def restart_episodes(
+    world: World, state: WorldState, agents: AgentState, mask: Tensor, generator: torch.Generator
+) -> tuple[WorldState, AgentState]:
+    """Starts the episodes where ``mask [B]`` is true again: the world's ``reset_done(state, mask, generator)``,
+    and those episodes' agents' recurrent states zeroed; the other episodes go on untouched."""
+    if not hasattr(world, "reset_done"):
+        raise ValueError(
+            f"{type(world).__name__} ended some episodes early but has no reset_done(state, mask, generator) to "
+            "start them again"
+        )
+    state = world.reset_done(state, mask, generator)
+    rows = mask.repeat_interleave(agents.enc_h.size(0) // mask.numel()).unsqueeze(-1)  # [B*N, 1]
+    return state, AgentState(*(torch.where(rows, torch.zeros_like(x), x) for x in agents))
+
+
 EVAL_AGENT_BUDGET = 2**13
 """Largest number of agents (episodes x num_agents) in one automatic evaluation rollout (end of run, live
 probes): all 512 ``eval_episodes`` at the seed's 10 agents, 8 episodes at 1,000 agents, so that the

@@ -32,6 +32,7 @@ from gnncomm.rollout import (
     make_graph_fn,
     no_actions,
     recompute_steps,
+    restart_episodes,
     rollout,
     rollout_step,
     sample_episode,
@@ -624,14 +625,7 @@ class _Window:
         )
         agents = AgentState(*(x.detach() for x in self.agents))
         if bool(finished.any()):
-            if not hasattr(world, "reset_done"):
-                raise ValueError(
-                    f"{type(world).__name__} ended some episodes early but has no reset_done(state, mask, generator) "
-                    "to start them again"
-                )
-            state = world.reset_done(state, finished, generator)
-            rows = finished.repeat_interleave(self.cfg.num_agents).unsqueeze(-1)  # [B*N, 1]
-            agents = AgentState(*(torch.where(rows, torch.zeros_like(x), x) for x in agents))
+            state, agents = restart_episodes(world, state, agents, finished, generator)
             self.steps = torch.where(finished, torch.zeros_like(self.steps), self.steps)
             self.returns = torch.where(finished, torch.zeros_like(self.returns), self.returns)
         return state, agents
