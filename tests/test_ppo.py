@@ -208,6 +208,7 @@ def test_a_resumed_ppo_run_continues_bit_for_bit(tmp_path):
     "world",
     [
         ["world=swarm"],
+        ["world=examples.parallel_env_world:make_world", "num_agents=3", "topology=full"],  # numpy, outside torch
         pytest.param(
             ["world=vmas", "scenario=discovery", "num_agents=3", "world_kwargs={n_targets: 2}"],
             marks=pytest.mark.skipif(importlib.util.find_spec("vmas") is None, reason="needs the vmas extra"),
