@@ -3,7 +3,8 @@
 Each frame is one step of the episode: the agents at their positions, the attention each listener
 pays its speakers (coloured edges where it is clearly above uniform), every agent's message, and the
 hubs and relays of the run (from ``ablation.json`` when the run has one, so the animation shows the
-same answer as the run's other outputs).
+same answer as the run's other outputs; the relays are the causal test of
+:func:`gnncomm.evaluation.relay_test`, run here when ``ablation.json`` predates it).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from gnncomm.evaluation import attention_structure, end_of_run_episodes, load_run
+from gnncomm.evaluation import attention_structure, end_of_run_episodes, load_run, relay_test
 from gnncomm.plots import LABEL_ALL_AGENTS, draw_episode, pyplot
 from gnncomm.rollout import EVAL_SEED_OFFSET, evaluate_rollout
 from gnncomm.world import World
@@ -98,11 +99,12 @@ def animate(
         raise ValueError(f"fps must be > 0, got {fps!r}")
     seed = cfg.seed + EVAL_SEED_OFFSET
     _, trace = evaluate_rollout(system, world, cfg, episodes=episodes, seed=seed, device=device, record=True)
-    if "hubs" in summary:
+    # An ablation.json with relay_p_adjusted holds the causal relays; an older one the attention relays.
+    if "hubs" in summary and "relay_p_adjusted" in summary:
         hubs, relays = summary["hubs"], summary.get("relays") or []
     else:
-        structure = attention_structure(trace, cfg, seed=seed)
-        hubs, relays = structure["hubs"], structure["relays"] or []
+        hubs = attention_structure(trace, cfg, seed=seed, with_centrality=False)["hubs"]
+        relays = relay_test(system, world, cfg, episodes=episodes, seed=seed, device=device)["relays"] or []
     N, T = cfg.num_agents, cfg.timesteps
     frames = []
     for t in range(T):

@@ -195,7 +195,8 @@ def format_ablation(ab: dict[str, Any]) -> str:
         f"vocabulary usage     {ab['vocab_usage']:.3f}  (entropy {ab['symbol_entropy_bits']:.2f} bits)",
         f"reconstruction MSE   {ab['recon_mse']:.4f}",
         f"hubs {_agents(ab.get('hubs'))}, relays {_agents(ab.get('relays'))} "
-        f"(tested over {ab.get('structure_episodes', '?')} held-out episodes)",
+        f"(tested over {ab.get('structure_episodes', '?')} held-out episodes; relays: silencing them hurts agents "
+        "that do not hear them)",
     ]
     return "\n".join(lines)
 

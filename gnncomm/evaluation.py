@@ -38,24 +38,33 @@ from gnncomm.world import World, build_world, check_world, message_share
 
 __all__ = [
     "ALPHA",
+    "ATTENTION_RELAY_MAX_AGENTS",
     "RELAY_MAX_AGENTS",
     "ConfigFileWarning",
+    "KnockoutEffects",
     "LoadedRun",
     "attention_matrix",
     "attention_structure",
+    "agent_world_error",
     "communication_ablation",
     "episode_world_error",
+    "knockout_effects",
     "knockout_errors",
     "knockout_vs_centrality",
     "load_run",
+    "relay_test",
 ]
 
 ALPHA = 0.05
-"""Family-wise level of the hub and relay tests (Holm-corrected over agents)."""
-RELAY_MAX_AGENTS = 50
-"""Largest population whose relays :func:`attention_structure` tests: the relay null recomputes a
-networkx betweenness per shuffle (10-40 ms at 50 agents, 60-200 ms at 100) and needs about
-``N / ALPHA`` shuffles, so it grows as ``N^3`` or faster."""
+"""Family-wise level of the hub, relay and attention relay tests (Holm-corrected over agents)."""
+RELAY_MAX_AGENTS = 100
+"""Largest population whose relays :func:`relay_test` tests: it silences each agent in turn, ``N`` rollouts of
+the evaluation's episodes (whose agents are capped at :data:`~gnncomm.rollout.EVAL_AGENT_BUDGET`), so its cost
+grows as ``N`` evaluation rollouts, and keeps ``[N, episodes, N]`` per-receiver effects."""
+ATTENTION_RELAY_MAX_AGENTS = 50
+"""Largest population whose attention relays and graph betweenness :func:`attention_structure` computes: the
+attention relay null recomputes a networkx betweenness per shuffle (10-40 ms at 50 agents, 60-200 ms at 100) and
+needs about ``N / ALPHA`` shuffles, so it grows as ``N^3`` or faster."""
 
 
 class LoadedRun(NamedTuple):
@@ -273,9 +282,91 @@ def episode_world_error(trace: Trace, num_agents: int) -> np.ndarray:
     that a knock-out's increase of it is the fall in return."""
     if trace.states[-1].latent.size(-1) == 0:
         return -torch.stack(trace.rewards).float().sum(0).cpu().numpy()
-    pred = trace.outputs[-1].world_pred.float()  # [B*N, L]
-    latent = trace.states[-1].latent.float().repeat_interleave(num_agents, dim=0)  # [B*N, L]
-    return (pred - latent).pow(2).view(-1, num_agents * latent.size(-1)).mean(-1).cpu().numpy()
+    return agent_world_error(trace, num_agents).mean(-1)
+
+
+def agent_world_error(trace: Trace, num_agents: int) -> np.ndarray:
+    """Each agent's own world-latent MSE at the last step, ``[B, N]`` (episode, agent); its mean over agents is
+    :func:`episode_world_error`. A world without a latent has no per-agent error: ``ValueError``."""
+    latent = trace.states[-1].latent.float()  # [B, L]
+    if latent.size(-1) == 0:
+        raise ValueError("the world has no latent (latent_dim = 0): its agents have no world error of their own")
+    pred = trace.outputs[-1].world_pred.float().view(-1, num_agents, latent.size(-1))  # [B, N, L]
+    return (pred - latent.unsqueeze(1)).pow(2).mean(-1).cpu().numpy()
+
+
+class KnockoutEffects(NamedTuple):
+    """What silencing each agent in turn does, on the same held-out episodes (:func:`knockout_effects`)."""
+
+    delta: np.ndarray
+    """``[N, 2]``: per silenced agent, the mean and standard error over episodes of the rise of the episode's world
+    error (:func:`episode_world_error`; for a world without a latent, the fall of its return)."""
+    receiver_delta: np.ndarray | None
+    """``[N, B, N]``, ``[silenced agent, episode, receiver]``: the rise of the receiver's own world error
+    (:func:`agent_world_error`); ``None`` when not recorded (see :func:`knockout_effects`)."""
+    far: np.ndarray | None
+    """``[N, B, N]`` booleans: the receiver is not the silenced agent and heard it directly at no step of that
+    episode, neither in the unmodified rollout nor in the knock-out (:func:`gnncomm.metrics.heard_directly`)."""
+
+
+def knockout_effects(
+    system: CommSystem,
+    world: World,
+    cfg: Config,
+    *,
+    episodes: int,
+    seed: int,
+    device: str | torch.device = "cpu",
+    real: Trace | None = None,
+    receivers: bool | None = None,
+) -> KnockoutEffects:
+    """Silences each agent in turn (one rollout per agent) and records who it hurts.
+
+    The knock-outs are paired with the unmodified rollout over the same ``episodes`` (drawn from ``seed``), so
+    their standard errors over episodes measure the knock-out, not the spread of the episodes. The same rollouts
+    give the per-receiver effects of the relay test (:func:`relay_test`): no rollout is run twice.
+
+    Args:
+        real: the recorded :func:`~gnncomm.rollout.evaluate_rollout` of the unmodified system on the same episodes;
+            run here if ``None``.
+        receivers (bool, optional): also keep ``receiver_delta`` and ``far`` (``[N, B, N]`` each). ``None``: when the
+            world has a latent and ``N <= RELAY_MAX_AGENTS``. (default: ``None``)
+    """
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 2:
+        raise ValueError(f"episodes must be an int >= 2 (a standard error needs two), got {episodes!r}")
+    N = cfg.num_agents
+
+    def rollout(intervene: Any) -> Trace:
+        return evaluate_rollout(
+            system, world, cfg, episodes=episodes, seed=seed, device=device, intervene=intervene, record=True
+        )[1]
+
+    real = rollout(None) if real is None else real
+    latent = real.states[-1].latent.size(-1) > 0
+    if receivers is None:
+        receivers = latent and N <= RELAY_MAX_AGENTS
+    if receivers and not latent:
+        raise ValueError("receivers=True needs a world with a latent: without one, agents have no error of their own")
+    real_error = episode_world_error(real, N)  # [B]
+    if receivers:
+        real_agent_error = agent_world_error(real, N)  # [B, N]
+        real_heard = metrics.heard_directly(real.edge_index, N, episodes)  # [B, speaker, listener]
+        receiver_delta = np.zeros((N, episodes, N))
+        far = np.zeros((N, episodes, N), dtype=bool)
+    out = np.zeros((N, 2))
+    for a in range(N):
+        trace = rollout(knockout(a, N))
+        delta = episode_world_error(trace, N) - real_error  # [B], same episodes
+        out[a] = delta.mean(), delta.std(ddof=1) / math.sqrt(delta.size)
+        if receivers:
+            receiver_delta[a] = agent_world_error(trace, N) - real_agent_error
+            heard = real_heard[:, a] | metrics.heard_directly(trace.edge_index, N, episodes)[:, a]  # [B, N]
+            far[a] = ~heard
+            far[a, :, a] = False  # the silenced agent is no receiver of its own silence
+        del trace
+    if receivers:
+        return KnockoutEffects(out, receiver_delta, far)
+    return KnockoutEffects(out, None, None)
 
 
 def knockout_errors(
@@ -286,33 +377,73 @@ def knockout_errors(
     episodes: int,
     seed: int,
     device: str | torch.device = "cpu",
-    real_error: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per agent, the increase of the world error when it alone is silenced: mean and standard error ``[N, 2]``.
+    """Per agent, the increase of the world error when it alone is silenced: mean and standard error ``[N, 2]``
+    (:attr:`KnockoutEffects.delta` of :func:`knockout_effects`)."""
+    return knockout_effects(system, world, cfg, episodes=episodes, seed=seed, device=device, receivers=False).delta
 
-    The increase is paired over the same ``episodes`` (drawn from ``seed``), so its standard error over
-    episodes measures the knock-out effect, not the spread of the episodes.
+
+def relay_test(
+    system: CommSystem,
+    world: World,
+    cfg: Config,
+    *,
+    episodes: int,
+    seed: int,
+    device: str | torch.device = "cpu",
+    effects: KnockoutEffects | None = None,
+    num_permutations: int | None = None,
+) -> dict[str, Any]:
+    """The causal relays: agents whose silencing hurts the agents that do not hear them directly.
+
+    From the knock-outs of :func:`knockout_effects` (run here unless ``effects`` are given), each agent's far
+    effect (:func:`gnncomm.metrics.far_effects`: the rise of the world error of receivers that never heard it
+    directly, as a share of the knock-out effect) is tested per episode against both nulls of
+    :func:`gnncomm.metrics.relay_statistics` (no effect: random signs; no more than the others: agents permuted
+    within episodes), Holm-corrected over agents at level :data:`ALPHA`.
 
     Args:
-        real_error: :func:`episode_world_error` of the unmodified rollout on the same episodes; computed if
-            ``None``.
+        effects: knock-outs already run on these ``episodes`` and ``seed``, with ``receivers``.
+        num_permutations (int, optional): size of both nulls; ``None``: :data:`gnncomm.metrics.RELAY_PERMUTATIONS`
+            or the fewest with which ``N`` Holm-corrected p-values can reach :data:`ALPHA`. (default: ``None``)
+
+    Returns:
+        dict: ``relays`` (sorted agent ids), ``relay_stats`` (per agent, :func:`gnncomm.metrics.relay_statistics`),
+        ``relay_permutations`` and ``relays_skipped``, ``None`` or why the test did not run: a world without a
+        latent (its reward is shared: no agent's own harm), or more than :data:`RELAY_MAX_AGENTS` agents. Then
+        the other three are ``None``.
     """
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 2:
-        raise ValueError(f"episodes must be an int >= 2 (a standard error needs two), got {episodes!r}")
     N = cfg.num_agents
-
-    def error(intervene: Any) -> np.ndarray:
-        _, trace = evaluate_rollout(
-            system, world, cfg, episodes=episodes, seed=seed, device=device, intervene=intervene, record=True
+    reason = None
+    if getattr(world, "latent_dim", 1) == 0:
+        reason = (
+            "the world has no latent: its reward is shared by every agent, so the harm to agents that do not hear a "
+            "silenced one cannot be told from the harm to those that do"
         )
-        return episode_world_error(trace, N)
-
-    real_error = error(None) if real_error is None else np.asarray(real_error)
-    out = np.zeros((N, 2))
-    for a in range(N):
-        delta = error(knockout(a, N)) - real_error  # [B], same episodes
-        out[a] = delta.mean(), delta.std(ddof=1) / math.sqrt(delta.size)
-    return out
+    elif N > RELAY_MAX_AGENTS:
+        reason = (
+            f"{N} agents > RELAY_MAX_AGENTS={RELAY_MAX_AGENTS}: the relay test silences each agent in turn (N "
+            "rollouts) and keeps [N, episodes, N] effects; call gnncomm.evaluation.relay_test with "
+            "knockout_effects(..., receivers=True) to test them"
+        )
+    elif effects is not None and effects.receiver_delta is None:
+        reason = "the knock-outs were run without receivers (knockout_effects(..., receivers=False))"
+    if reason is not None:
+        return {"relays": None, "relay_stats": None, "relay_permutations": None, "relays_skipped": reason}
+    if effects is None:
+        effects = knockout_effects(system, world, cfg, episodes=episodes, seed=seed, device=device, receivers=True)
+    K = num_permutations
+    if K is None:
+        K = max(metrics.RELAY_PERMUTATIONS, metrics.min_permutations(N, ALPHA))
+    stats = metrics.relay_statistics(
+        metrics.far_effects(effects.receiver_delta, effects.far), num_permutations=K, seed=seed
+    )
+    return {
+        "relays": sorted(a for a, t in stats.items() if t["far_effect"] > 0.0 and t["p_adjusted"] <= ALPHA),
+        "relay_stats": stats,
+        "relay_permutations": K,
+        "relays_skipped": None,
+    }
 
 
 HUB_PERMUTATION_MAX = 2000
@@ -327,23 +458,26 @@ def attention_structure(
 
     The graph points ``speaker -> listener`` and the centralities use the names of
     :mod:`gnncomm.metrics.graph` (``attention_received``, ``attention_paid``, ``pagerank``,
-    ``betweenness``). Hubs and relays are tested at level :data:`ALPHA`, Holm-corrected over agents,
-    against the degree-preserving weight shuffle.
+    ``betweenness``). Hubs and attention relays are tested at level :data:`ALPHA`, Holm-corrected over agents,
+    against the degree-preserving weight shuffle. An attention relay is what attention adds to the graph; what
+    the graph forces is ``graph_betweenness``; the relays, whether information flows through an agent, are the
+    causal :func:`relay_test`.
 
     Args:
         trace: a recorded :func:`~gnncomm.rollout.evaluate_rollout`.
         seed (int): seed of the shuffles. (default: ``0``)
         num_shuffles (int, optional): size of both nulls; ``None`` takes the defaults of
-            :func:`gnncomm.metrics.detect_hubs` and :func:`~gnncomm.metrics.detect_relays` (enough to
+            :func:`gnncomm.metrics.detect_hubs` and :func:`~gnncomm.metrics.detect_attention_relays` (enough to
             reach :data:`ALPHA` after the correction). (default: ``None``)
-        with_centrality (bool): also compute every centrality (pagerank, betweenness); the hubs and relays
-            do not need them. (default: ``True``)
+        with_centrality (bool): also compute every centrality (pagerank, betweenness); the hubs and attention
+            relays do not need them. (default: ``True``)
 
     Returns:
-        dict: ``graph`` (networkx.DiGraph), ``centrality``, ``hubs``, ``hub_stats``, ``relays``,
-        ``relay_stats``, and ``hub_shuffles`` / ``relay_shuffles`` (the null sizes used). With more than
-        :data:`RELAY_MAX_AGENTS` agents the relay null is too slow and is skipped: ``relays``,
-        ``relay_stats`` and ``relay_shuffles`` are ``None`` and ``relays_skipped`` says why.
+        dict: ``graph`` (networkx.DiGraph), ``centrality``, ``hubs``, ``hub_stats``, ``attention_relays``,
+        ``attention_relay_stats``, ``hub_shuffles`` / ``attention_relay_shuffles`` (the null sizes used), and
+        ``graph_betweenness`` (per agent, :func:`gnncomm.metrics.graph_betweenness`). With more than
+        :data:`ATTENTION_RELAY_MAX_AGENTS` agents the attention relay null and the graph betweenness are too slow
+        and skipped: those keys are ``None`` and ``attention_relays_skipped`` says why.
     """
     N = cfg.num_agents
     edge_index = torch.cat(trace.edge_index, dim=1).cpu()
@@ -366,26 +500,29 @@ def attention_structure(
         "hub_stats": hub_stats,
         "hub_shuffles": hub_shuffles,
     }
-    if N > RELAY_MAX_AGENTS:
+    if N > ATTENTION_RELAY_MAX_AGENTS:
         out.update(
-            relays=None,
-            relay_stats=None,
-            relay_shuffles=None,
-            relays_skipped=f"{N} agents > RELAY_MAX_AGENTS={RELAY_MAX_AGENTS}: the relay null (one networkx "
-            "betweenness per shuffle) would take too long; call "
-            "gnncomm.metrics.relay_statistics on out['graph'] to test them",
+            attention_relays=None,
+            attention_relay_stats=None,
+            attention_relay_shuffles=None,
+            graph_betweenness=None,
+            attention_relays_skipped=f"{N} agents > ATTENTION_RELAY_MAX_AGENTS={ATTENTION_RELAY_MAX_AGENTS}: the "
+            "attention relay null (one networkx betweenness per shuffle) would take too long; call "
+            "gnncomm.metrics.attention_relay_statistics on out['graph'] to test them",
         )
         return out
-    relay_shuffles = (
+    shuffles = (
         num_shuffles
         if num_shuffles is not None
-        else max(metrics.RELAY_SHUFFLES, metrics.min_permutations(tests, ALPHA))
+        else max(metrics.ATTENTION_RELAY_SHUFFLES, metrics.min_permutations(tests, ALPHA))
     )
-    relay_stats = metrics.relay_statistics(graph, num_shuffles=relay_shuffles, seed=seed)
+    stats = metrics.attention_relay_statistics(graph, num_shuffles=shuffles, seed=seed)
     out.update(
-        relays=sorted(a for a, t in relay_stats.items() if t["betweenness"] > 0.0 and t["p_adjusted"] <= ALPHA),
-        relay_stats=relay_stats,
-        relay_shuffles=relay_shuffles,
+        attention_relays=sorted(a for a, t in stats.items() if t["betweenness"] > 0.0 and t["p_adjusted"] <= ALPHA),
+        attention_relay_stats=stats,
+        attention_relay_shuffles=shuffles,
+        graph_betweenness=metrics.graph_betweenness(trace.edge_index, N).tolist(),
+        attention_relays_skipped=None,
     )
     return out
 

@@ -26,10 +26,10 @@ from gnncomm.evaluation import (
     attention_structure,
     communication_ablation,
     end_of_run_episodes,
-    episode_world_error,
-    knockout_errors,
+    knockout_effects,
     knockout_vs_centrality,
     load_run,
+    relay_test,
 )
 from gnncomm.rollout import EVAL_SEED_OFFSET, Trace, evaluate_rollout
 from gnncomm.world import World
@@ -88,11 +88,20 @@ DEFINITIONS: dict[str, str] = {
     "its Holm-adjusted p <= 0.05. With K shuffles the smallest reachable p-value is 1/(K+1). Holm multiplies "
     "the i-th smallest of the N agents' p-values by N-i+1 (kept non-decreasing), so the chance of any false "
     "hub stays <= 0.05.",
-    "relays": "agents with positive betweenness that beats the same weight-shuffle null, betweenness recomputed on "
-    "each of relay_shuffles = K shuffles (betweenness_null is its mean); a relay has Holm-adjusted p <= "
-    "0.05, so an agent on many paths only because of the topology (a bridge, a star's centre) is none. "
-    "With K shuffles the smallest reachable p-value is 1/(K+1). Holm multiplies the i-th smallest of the N "
-    "agents' p-values by N-i+1 (kept non-decreasing), so the chance of any false relay stays <= 0.05.",
+    "relays": "agents that information flows through, tested causally (gnncomm.metrics.flow): silencing the agent "
+    "(its knock-out) raises the world error of agents that never heard it directly at any step of the episode "
+    "(2 or more hops away on each step's graph); far_knockout_delta is that rise, as a share of knockout_delta. "
+    "Two nulls over the episodes, each with relay_permutations = K draws: the far effect is no more than zero "
+    "(each episode's sign flipped at random) and no more than another agent's (the agents' ranks permuted within "
+    "each episode); a relay rejects both, relay_p_adjusted (the larger Holm-adjusted p) <= 0.05. With K draws "
+    "the smallest reachable p-value is 1/(K+1). Holm multiplies the i-th smallest of the N agents' p-values by "
+    "N-i+1 (kept non-decreasing), so the chance of any false relay stays <= 0.05.",
+    "attention_relays": "what attention adds to the graph: agents with positive (attention-weighted) betweenness "
+    "that beats the hubs' weight-shuffle null, betweenness recomputed on each of attention_relay_shuffles = K "
+    "shuffles (attention_betweenness_null is its mean), Holm-adjusted p <= 0.05; an agent on many paths only "
+    "because of the topology (a bridge, a star's centre) is none, whatever flows through it.",
+    "graph_betweenness": "what the topology forces: networkx betweenness (normalised) of the communication graph "
+    "alone, without attention, averaged over the step graphs (gnncomm.metrics.graph).",
     "knockout_delta": "increase of world_mse when that one agent is silenced in every episode (for a world without "
     "a latent: the fall in episode_return), paired over the same episodes; _se is the standard error over "
     "episodes.",
@@ -183,7 +192,6 @@ def evaluate(
     symbols = torch.stack([o.message.argmax(-1) for o in trace.outputs]).view(T, B, N, M).cpu().numpy()
     latent = trace.states[0].latent.float().cpu().numpy() if L else None  # [B, L], constant over an episode
     bins = metrics.quantile_bins(latent, LATENT_BINS) if L else None  # [B, L]
-    real_error = episode_world_error(trace, N)  # [B]; minus the return for a world without a latent
     first_obs = trace.obs[0].float().view(B, N, -1).cpu().numpy()  # [B, N, obs_dim]
 
     report: dict[str, Any] = {
@@ -255,24 +263,30 @@ def evaluate(
 
     # ---- attention structure and causal knock-outs
     structure = attention_structure(trace, cfg, seed=seed)
+    # One silenced rollout per agent gives the knock-outs and, from the same rollouts, the causal relay test.
+    effects = knockout_effects(system, world, cfg, episodes=B, seed=seed, device=device, real=trace)
     del trace
-    knock = knockout_errors(system, world, cfg, episodes=B, seed=seed, device=device, real_error=real_error)
+    relay = relay_test(system, world, cfg, episodes=B, seed=seed, device=device, effects=effects)
     report["run"].update(
         hub_shuffles=structure["hub_shuffles"],
         hub_null=structure["hub_null"],
-        relay_shuffles=structure["relay_shuffles"],
+        relay_permutations=relay["relay_permutations"],
+        attention_relay_shuffles=structure["attention_relay_shuffles"],
     )
-    report["hubs"], report["relays"] = structure["hubs"], structure["relays"]
-    report["centrality"] = _centrality_report(structure, knock)
-    if structure["relays"] is None:
-        undefined.update({key: structure["relays_skipped"] for key in ("relays", "run.relay_shuffles")})
-        undefined.update(
-            {
-                f"centrality.{a}.{key}": structure["relays_skipped"]
-                for a in report["centrality"]
-                for key in ("betweenness_null", "relay_p_adjusted")
-            }
-        )
+    report["hubs"], report["relays"] = structure["hubs"], relay["relays"]
+    report["attention_relays"] = structure["attention_relays"]
+    report["centrality"] = _centrality_report(structure, effects.delta, relay["relay_stats"])
+    for skipped, keys, per_agent in (
+        (relay["relays_skipped"], ("relays", "run.relay_permutations"), RELAY_KEYS),
+        (
+            structure["attention_relays_skipped"],
+            ("attention_relays", "run.attention_relay_shuffles"),
+            ATTENTION_RELAY_KEYS,
+        ),
+    ):
+        if skipped:
+            undefined.update(dict.fromkeys(keys, skipped))
+            undefined.update({f"centrality.{a}.{key}": skipped for a in report["centrality"] for key in per_agent})
     agents = sorted(report["centrality"], key=int)
     report["knockout_vs_centrality"], reasons = knockout_vs_centrality(
         [report["centrality"][a]["knockout_delta"] for a in agents],
@@ -309,8 +323,8 @@ def plot_episode_topology(
 ) -> None:
     """``topology.png``: one evaluation episode's graph at ``step``, edges drawn by attention.
 
-    The hubs and relays are computed over every episode of the evaluation, not from this one episode;
-    the title says so.
+    The hubs and relays (the causal relays of :func:`gnncomm.evaluation.relay_test`) are computed over every
+    episode of the evaluation, not from this one episode; the title says so.
 
     Args:
         trace: a recorded :func:`~gnncomm.rollout.evaluate_rollout`.
@@ -563,16 +577,30 @@ def _compositionality_report(
     return out
 
 
-def _centrality_report(structure: dict[str, Any], knock: np.ndarray) -> dict[str, dict[str, float | None]]:
+RELAY_KEYS = ("far_knockout_delta", "far_knockout_delta_se", "relay_p_adjusted")
+"""Per-agent keys of the causal relay test (undefined when it is skipped)."""
+ATTENTION_RELAY_KEYS = ("graph_betweenness", "attention_betweenness_null", "attention_relay_p_adjusted")
+"""Per-agent keys of the graph's betweenness and the attention relay test (undefined when they are skipped)."""
+
+
+def _centrality_report(
+    structure: dict[str, Any], knock: np.ndarray, relay: dict[int, dict[str, float]] | None
+) -> dict[str, dict[str, float | None]]:
     """Per agent id (as a string key): the centralities of :func:`attention_structure` (names of
-    :mod:`gnncomm.metrics.graph`), the hub and relay tests, and the knock-out effect ``knock [N, 2]``."""
-    hub, relay = structure["hub_stats"], structure["relay_stats"]
+    :mod:`gnncomm.metrics.graph`), the graph's betweenness, the hub, attention relay and (causal) relay tests
+    ``relay`` (:func:`gnncomm.metrics.relay_statistics`), and the knock-out effect ``knock [N, 2]``."""
+    hub, attention = structure["hub_stats"], structure["attention_relay_stats"]
+    graph = structure["graph_betweenness"]
     return {
         str(a): {
             **c,
             "attention_received_null": hub[a]["null_mean"],
             "hub_p_adjusted": hub[a]["p_adjusted"],
-            "betweenness_null": None if relay is None else relay[a]["null_mean"],
+            "graph_betweenness": None if graph is None else graph[a],
+            "attention_betweenness_null": None if attention is None else attention[a]["null_mean"],
+            "attention_relay_p_adjusted": None if attention is None else attention[a]["p_adjusted"],
+            "far_knockout_delta": None if relay is None else relay[a]["far_effect"],
+            "far_knockout_delta_se": None if relay is None else relay[a]["far_effect_se"],
             "relay_p_adjusted": None if relay is None else relay[a]["p_adjusted"],
             "knockout_delta": float(knock[a, 0]),
             "knockout_delta_se": float(knock[a, 1]),
@@ -687,16 +715,23 @@ def _test(report: dict[str, Any], key: str, null: str, p: str, spec: str = ".3f"
 def _report_sections(r: dict[str, Any]) -> list[tuple[str, list[str], tuple[list[str], list[list[str]]] | None]]:
     """The report as ``(title, lines, optional table)`` sections, in the order the CLI prints them."""
     run, cent, kvc = r["run"], r["centrality"], r["knockout_vs_centrality"]
-    hub, relay = set(r["hubs"]), set(r["relays"] or [])
+    roles = (
+        ("hub", set(r["hubs"])),
+        ("relay", set(r["relays"] or [])),
+        ("attn-relay", set(r["attention_relays"] or [])),
+    )
     rows = [
         [
             a,
-            " ".join(role for role, group in (("hub", hub), ("relay", relay)) if int(a) in group) or "-",
+            " ".join(role for role, group in roles if int(a) in group) or "-",
             _fmt(c["attention_received"]),
             _fmt(c["attention_received_null"]),
             _fmt(c["hub_p_adjusted"], ".3g"),
             _fmt(c["pagerank"]),
+            _fmt(c["graph_betweenness"]),
             _fmt(c["betweenness"]),
+            _fmt(c["attention_relay_p_adjusted"], ".3g"),
+            f"{_fmt(c['far_knockout_delta'], '+.4f')} ± {_fmt(c['far_knockout_delta_se'], '.4f')}",
             _fmt(c["relay_p_adjusted"], ".3g"),
             f"{_fmt(c['knockout_delta'], '+.4f')} ± {_fmt(c['knockout_delta_se'], '.4f')}",
         ]
@@ -710,17 +745,20 @@ def _report_sections(r: dict[str, Any]) -> list[tuple[str, list[str], tuple[list
             "null",
             "hub p (Holm)",
             "pagerank",
-            "betweenness",
+            "graph betweenness",
+            "attention betweenness",
+            "attn-relay p (Holm)",
+            "far knockout ± se",
             "relay p (Holm)",
             "knockout ± se",
         ],
         rows,
     )
-    relays = (
-        f"relays {r['relays']}"
-        if r["relays"] is not None
-        else f"relays n/a ({r['undefined'].get('relays', 'not tested')})"
-    )
+
+    def listed(key: str) -> str:
+        name = key.replace("_", " ")
+        return f"{name} {r[key]}" if r[key] is not None else f"{name} n/a ({r['undefined'].get(key, 'not tested')})"
+
     spec = ", ".join(
         f"pos {s['position']}: z{s['best_factor']} {s['mi_bits']:.3f} bits "
         f"(null {s['null_bits']:.3f}, p={s['p_value']:.3g})"
@@ -756,9 +794,16 @@ def _report_sections(r: dict[str, Any]) -> list[tuple[str, list[str], tuple[list
                 (
                     "mean attention by agent id over all steps and episodes, speaker -> listener; attention_received = "
                     "attention an agent's messages receive; null = degree-preserving weight shuffle "
-                    f"({run['hub_shuffles']} shuffles for hubs, {_fmt(run['relay_shuffles'], 'd')} for relays)"
+                    f"({run['hub_shuffles']} shuffles for hubs, {_fmt(run['attention_relay_shuffles'], 'd')} for "
+                    "attention relays)"
                 ),
-                f"hubs {r['hubs']}   {relays}",
+                (
+                    "graph betweenness: what the topology forces; attention betweenness vs its shuffle null: what "
+                    "attention adds (attention relays); far knockout: what silencing the agent costs agents that never "
+                    "hear it directly, tested causally (relays: above zero and above the other agents, "
+                    f"{_fmt(run['relay_permutations'], 'd')} draws per null)"
+                ),
+                f"hubs {r['hubs']}   {listed('relays')}   {listed('attention_relays')}",
             ],
             attention,
         ),

@@ -14,7 +14,7 @@ from gnncomm.agent_files import write_agent_files
 from gnncomm.animation import animate
 from gnncomm.checkpoint import atomic_write_text
 from gnncomm.config import Config
-from gnncomm.evaluation import attention_structure, communication_ablation, end_of_run_episodes
+from gnncomm.evaluation import attention_structure, communication_ablation, end_of_run_episodes, relay_test
 from gnncomm.plots import plot_training
 from gnncomm.report import plot_episode_topology
 from gnncomm.rollout import EVAL_SEED_OFFSET, evaluate_rollout
@@ -97,28 +97,40 @@ def _write_outputs(trainer: Trainer, result: TrainResult, evaluate: bool) -> Non
         # Bounded cost for large populations: at most EVAL_AGENT_BUDGET agents per evaluation rollout (the number of
         # episodes used is written into ablation.json). `gnncomm evaluate` takes --episodes for more.
         # One set of numbers: the hubs and relays come from the ablation's own held-out episodes, with the
-        # seed `gnncomm evaluate` uses, so ablation.json, topology.png and report.md agree.
+        # seed `gnncomm evaluate` uses, so ablation.json, topology.png and report.md agree. The relays are the
+        # causal test (one silenced rollout per agent, up to RELAY_MAX_AGENTS agents).
         episodes = end_of_run_episodes(cfg)
         seed = cfg.seed + EVAL_SEED_OFFSET
         _, trace = evaluate_rollout(
             system, trainer.world, cfg, episodes=episodes, seed=seed, device=device, record=True
         )
         structure = attention_structure(trace, cfg, seed=seed, with_centrality=False)
+        relay = relay_test(system, trainer.world, cfg, episodes=episodes, seed=seed, device=device)
         plot_episode_topology(
             trace,
             cfg,
             run_dir / "topology.png",
             hubs=structure["hubs"],
-            relays=structure["relays"] or [],
+            relays=relay["relays"],
             episodes=episodes,
         )
         del trace
         ablation = communication_ablation(system, trainer.world, cfg, device=device, episodes=episodes, seed=seed)
-        if structure.get("relays_skipped"):
-            ablation["relays_skipped"] = structure["relays_skipped"]
+        stats = relay["relay_stats"]
         ablation.update(
-            hubs=structure["hubs"], relays=structure["relays"], structure_episodes=episodes, step=result.step
+            hubs=structure["hubs"],
+            relays=relay["relays"],
+            relay_p_adjusted=None if stats is None else [stats[a]["p_adjusted"] for a in range(cfg.num_agents)],
+            far_knockout_delta=None if stats is None else [stats[a]["far_effect"] for a in range(cfg.num_agents)],
+            attention_relays=structure["attention_relays"],
+            graph_betweenness=structure["graph_betweenness"],
+            structure_episodes=episodes,
+            step=result.step,
         )
+        for key in ("relays_skipped", "attention_relays_skipped"):
+            reason = relay.get(key) or structure.get(key)
+            if reason:
+                ablation[key] = reason
         safe = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in ablation.items()}
         atomic_write_text(run_dir / "ablation.json", json.dumps(safe, indent=2, allow_nan=False) + "\n")
         result.ablation = ablation

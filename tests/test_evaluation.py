@@ -259,28 +259,30 @@ def test_a_hand_built_hub_is_flagged_with_the_new_centrality_names():
     assert received[3] == pytest.approx(7 * 10 / 16)  # 7 listeners, each 10 / (10 + 6)
     assert all(c["attention_paid"] == pytest.approx(1.0) for c in centrality.values())  # softmax per listener
     assert structure["hub_stats"][3]["p_adjusted"] <= evaluation.ALPHA < structure["hub_stats"][0]["p_adjusted"]
-    assert structure["hub_shuffles"] >= 500 and structure["relay_shuffles"] >= 200
+    assert structure["hub_shuffles"] >= 500 and structure["attention_relay_shuffles"] >= 200
     matrix = evaluation.attention_matrix(structure["graph"], 8)  # [listener, speaker]
     assert np.isnan(np.diag(matrix)).all()
     assert np.nanargmax(matrix[0]) == 3 and matrix[0, 3] == pytest.approx(10 / 16)
 
 
-def test_uniform_attention_flags_no_hub_and_no_relay():
+def test_uniform_attention_flags_no_hub_and_no_attention_relay():
     cfg = Config(num_agents=8, k_neighbors=3)
     structure = evaluation.attention_structure(_hand_built_trace(lambda s: 1.0), cfg, seed=0)
-    assert structure["hubs"] == [] and structure["relays"] == []
+    assert structure["hubs"] == [] and structure["attention_relays"] == []
+    assert structure["graph_betweenness"] == pytest.approx([0.0] * 8)  # a complete graph: no one is in between
     received = [c["attention_received"] for c in structure["centrality"].values()]
     assert received == pytest.approx([1.0] * 8)  # 7 listeners x 1/7
 
 
-def test_relays_of_large_populations_are_skipped_with_a_reason():
-    N = evaluation.RELAY_MAX_AGENTS + 1
+def test_attention_relays_of_large_populations_are_skipped_with_a_reason():
+    N = evaluation.ATTENTION_RELAY_MAX_AGENTS + 1
     cfg = Config(num_agents=N, k_neighbors=3)
     structure = evaluation.attention_structure(
         _hand_built_trace(lambda s: 5.0 if s == 0 else 1.0, num_agents=N, episodes=1, steps=1), cfg, seed=0
     )
-    assert structure["relays"] is None and structure["relay_stats"] is None
-    assert "RELAY_MAX_AGENTS" in structure["relays_skipped"]
+    assert structure["attention_relays"] is None and structure["attention_relay_stats"] is None
+    assert structure["graph_betweenness"] is None
+    assert "ATTENTION_RELAY_MAX_AGENTS" in structure["attention_relays_skipped"]
     assert structure["hubs"] == [0]  # the hub test still runs, with enough shuffles for N agents
     assert structure["hub_shuffles"] >= N / evaluation.ALPHA - 1
 
@@ -349,3 +351,113 @@ def test_a_config_json_that_matches_the_checkpoint_loads_without_a_word(run_copy
     with warnings.catch_warnings():
         warnings.simplefilter("error", evaluation.ConfigFileWarning)
         evaluation.load_run(run_copy)
+
+
+# ---------------------------------------------------------------------------- relays: information flow, tested causally
+class ForwardingSystem(torch.nn.Module):
+    """A hand-made system: each agent keeps a belief about every latent factor: its own reading where it sees the
+    factor, else what it last heard. It says its belief (position ``f`` of its message: factor ``f``, quantised to
+    symbols ``1 .. V-1``; silence where it knows nothing) and listens to every in-neighbour equally, except that
+    nobody listens to the speakers in ``ignore`` (attention 0). Its world estimate is its belief (``0`` where it
+    knows nothing). It does not move."""
+
+    def __init__(self, num_agents: int, latent_dim: int, *, ignore: tuple[int, ...] = (), vocab_size: int = 33):
+        super().__init__()
+        self.num_agents, self.latent_dim, self.vocab_size = num_agents, latent_dim, vocab_size
+        self.ignore = torch.tensor(ignore, dtype=torch.long)
+
+    def initial_state(self, batch_size: int, device=None):
+        from gnncomm.agents import AgentState
+
+        BN, L = batch_size * self.num_agents, self.latent_dim
+        return AgentState(
+            torch.zeros(BN, 1), torch.zeros(BN, 1), torch.zeros(BN, L), torch.zeros(BN, L), torch.zeros(BN, 1)
+        )
+
+    def forward(self, obs, state, edge_index, noise=None, temperature=1.0, intervene=None):
+        from gnncomm.agents import AgentState
+
+        L, V, N = self.latent_dim, self.vocab_size, self.num_agents
+        view, seen = obs[:, 4 : 4 + L], obs[:, 4 + L : 4 + 2 * L] > 0.5  # SwarmWorld's layout
+        belief = torch.where(seen, view, state.world_h)
+        known = seen | (state.world_c > 0.5)
+        level = ((belief.clamp(-3, 3) + 3) / 6 * (V - 2)).round().long() + 1
+        message = torch.nn.functional.one_hot(torch.where(known, level, 0), V).float()  # [B*N, M=L, V]
+        heard = message if intervene is None else intervene(message)
+        symbol = heard.argmax(-1)  # [B*N, L]
+        value = (symbol - 1).float() / (V - 2) * 6 - 3
+        src, dst = edge_index
+        weight = (~torch.isin(src % N, self.ignore)).float()  # [E]
+        total = torch.zeros(obs.size(0)).index_add_(0, dst, weight)
+        alpha = (weight / total[dst].clamp_min(1e-12)).unsqueeze(-1)  # [E, heads=1]
+        w = alpha * (symbol[src] > 0).float()  # [E, L]
+        num = torch.zeros_like(belief).index_add_(0, dst, w * value[src])
+        den = torch.zeros_like(belief).index_add_(0, dst, w)
+        belief = torch.where(seen, view, torch.where(den > 0, num / den.clamp_min(1e-12), belief))
+        known = known | (den > 0)
+        zeros = torch.zeros(obs.size(0), 1)
+        out = StepOutput(
+            message, 10 * message, heard, zeros, torch.zeros(obs.size(0), 2), torch.zeros_like(obs),
+            torch.where(known, belief, 0.0), alpha,
+        )  # fmt: skip
+        return out, AgentState(zeros, zeros, belief, known.float(), zeros)
+
+
+def _groups_world(graph, groups: list[list[int]]) -> tuple[Config, SwarmWorld]:
+    """The config of ``graph`` and a swarm where group ``g`` sees latent factor ``g`` only."""
+    cfg = Config(latent_dim=len(groups), timesteps=4, eval_episodes=16, vocab_size=33, msg_dim=len(groups))
+    cfg = cfg.with_graph(graph)
+    world = SwarmWorld(cfg.num_agents, len(groups))
+    mask = torch.zeros(cfg.num_agents, len(groups))
+    for g, members in enumerate(groups):
+        mask[members, g] = 1.0
+    world.view_mask = mask
+    return cfg, world
+
+
+def test_the_bridges_of_a_barbell_that_forward_what_they_hear_are_the_relays_and_no_other_agent():
+    import networkx as nx
+
+    cfg, world = _groups_world(nx.barbell_graph(4, 0), [[0, 1, 2, 3], [4, 5, 6, 7]])  # bridge 3 - 4
+    effects = evaluation.knockout_effects(ForwardingSystem(8, 2), world, cfg, episodes=16, seed=0)
+    assert effects.far[3, 0].tolist() == [False] * 5 + [True] * 3  # 5, 6, 7 never hear 3
+    far = evaluation.metrics.far_effects(effects.receiver_delta, effects.far)  # [N, B]
+    assert (far[[0, 1, 2, 5, 6, 7]] == 0).all()  # without them their group still has its view, and the bridge
+    assert (far[[3, 4]].mean(axis=1) > 0.1).all()  # without a bridge the far side never learns the other factor
+    out = evaluation.relay_test(ForwardingSystem(8, 2), world, cfg, episodes=16, seed=0, effects=effects)
+    assert out["relays"] == [3, 4] and out["relays_skipped"] is None
+    assert out["relay_stats"][3]["p_adjusted"] <= evaluation.ALPHA < out["relay_stats"][0]["p_adjusted"]
+    assert out["relay_permutations"] >= 8 / evaluation.ALPHA - 1
+
+
+def test_bridges_whose_messages_nobody_attends_to_are_no_relays():
+    import networkx as nx
+
+    cfg, world = _groups_world(nx.barbell_graph(4, 0), [[0, 1, 2, 3], [4, 5, 6, 7]])
+    out = evaluation.relay_test(ForwardingSystem(8, 2, ignore=(3, 4)), world, cfg, episodes=16, seed=0)
+    assert out["relays"] == []
+    assert all(s["far_effect"] == 0.0 and s["p_adjusted"] == 1.0 for s in out["relay_stats"].values())
+
+
+def test_an_untrained_system_on_a_ring_has_no_relay_in_most_seeds():
+    """Null data: no forced bottleneck and nothing learnt. At level 0.05 per run, two or more runs of five
+    with a relay happen with probability about 0.02."""
+    runs_with_relays = 0
+    for seed in range(5):
+        cfg = Config(**dict(PRESETS["tiny"], num_agents=8, topology="ring", k_neighbors=0, seed=seed))
+        torch.manual_seed(seed)
+        world = build_world(cfg)
+        system = CommSystem.for_world(cfg, world).eval()
+        out = evaluation.relay_test(system, world, cfg, episodes=16, seed=seed)
+        runs_with_relays += bool(out["relays"])
+    assert runs_with_relays <= 1
+
+
+def test_relays_are_skipped_with_a_reason_above_the_cap_and_without_a_latent():
+    cfg = Config(num_agents=evaluation.RELAY_MAX_AGENTS + 1, k_neighbors=3)
+    out = evaluation.relay_test(None, SwarmWorld(cfg.num_agents), cfg, episodes=2, seed=0)
+    assert out["relays"] is None and "RELAY_MAX_AGENTS" in out["relays_skipped"]
+    world = SwarmWorld(4)
+    world.latent_dim = 0  # a task: a reward shared by all agents, no world error of their own
+    out = evaluation.relay_test(None, world, Config(num_agents=4), episodes=2, seed=0)
+    assert out["relays"] is None and "no latent" in out["relays_skipped"]

@@ -44,7 +44,11 @@ CENTRALITY_KEYS = {
     "betweenness",
     "attention_received_null",
     "hub_p_adjusted",
-    "betweenness_null",
+    "graph_betweenness",
+    "attention_betweenness_null",
+    "attention_relay_p_adjusted",
+    "far_knockout_delta",
+    "far_knockout_delta_se",
     "relay_p_adjusted",
     "knockout_delta",
     "knockout_delta_se",
@@ -114,14 +118,15 @@ def test_report_has_every_required_key_as_a_finite_number(report):
         assert isinstance(value, float) and math.isfinite(value), (key, value)
     assert 0.0 < report["temporal_p_value"] <= 1.0 and 0.0 < report["across_time_p_value"] <= 1.0
     assert report["vocab_usage"] >= 1 / 8 and 0 <= report["symbol_entropy_bits"] <= 3.0
-    assert all(isinstance(a, int) for a in report["hubs"] + report["relays"])
+    assert all(isinstance(a, int) for a in report["hubs"] + report["relays"] + report["attention_relays"])
     assert sorted(report["centrality"], key=int) == ["0", "1", "2", "3"]
     for agent, values in report["centrality"].items():
         assert set(values) == CENTRALITY_KEYS, agent
         for key, value in values.items():
             assert isinstance(value, float) and math.isfinite(value), (agent, key)
     assert set(report["knockout_vs_centrality"]["spearman"]) == {"attention_received", "pagerank", "betweenness"}
-    assert report["run"]["hub_shuffles"] >= 500 and report["run"]["relay_shuffles"] >= 200
+    assert report["run"]["hub_shuffles"] >= 500 and report["run"]["attention_relay_shuffles"] >= 200
+    assert report["run"]["relay_permutations"] >= 999
 
 
 def test_report_uses_one_set_of_centrality_names(run_dir, report):
@@ -214,6 +219,7 @@ def test_single_symbol_messages_and_single_steps_are_reported_as_undefined(tmp_p
 # ---------------------------------------------------------------------------- definitions and formatting
 def test_definitions_explain_the_hub_and_relay_tests(report):
     assert report["definitions"] == R.DEFINITIONS
+    assert "never heard it directly" in R.DEFINITIONS["relays"] and "topology" in R.DEFINITIONS["graph_betweenness"]
     for key in ("hubs", "relays"):
         assert "1/(K+1)" in R.DEFINITIONS[key] and "Holm" in R.DEFINITIONS[key], key
     for key in ("attention graph", "attention_received", "pagerank", "betweenness"):
@@ -224,7 +230,7 @@ def test_format_report_prints_the_sections_in_order(report):
     text = R.format_report(report)
     positions = [text.index(section) for section in SECTIONS]
     assert positions == sorted(positions)
-    assert "hubs [" in text and "relays [" in text and "knockout vs centrality" in text
+    assert "hubs [" in text and "relays [" in text and "attention relays [" in text and "knockout vs centrality" in text
     markdown = R.format_report(report, markdown=True)
     assert all(f"**{key}**" in markdown for key in R.DEFINITIONS)
 

@@ -1,12 +1,14 @@
 r"""Metrics for emergent discrete languages and for attention graphs, as pure functions.
 
-Three modules, each importable on its own (they depend only on numpy, networkx and torch):
+Four modules, each importable on its own (they depend only on numpy, networkx and torch):
 
 * :mod:`gnncomm.metrics.language`: entropy, mutual information, vocabulary use, topographic
   similarity, posdis/bosdis, and temporal dependence against permutation nulls;
-* :mod:`gnncomm.metrics.graph`: attention graphs, centrality, and hubs and relays against a
-  weight-shuffling null (the orientation and the names of the centralities are defined there,
-  once, for the whole package);
+* :mod:`gnncomm.metrics.graph`: attention graphs, centrality, the graph's own betweenness, and hubs and
+  attention relays against a weight-shuffling null (the orientation and the names of the centralities are
+  defined there, once, for the whole package);
+* :mod:`gnncomm.metrics.flow`: the causal relay test, on knock-out effects at agents that do not hear the
+  silenced one;
 * :mod:`gnncomm.metrics.stats`: the single permutation test and its p-value, multiple-testing
   corrections, ranks and Spearman correlation, stratified permutations, quantile bins.
 
@@ -25,15 +27,17 @@ works; no public function shares its name with a submodule.
 
 from __future__ import annotations
 
+from gnncomm.metrics.flow import RELAY_PERMUTATIONS, detect_relays, far_effects, heard_directly, relay_statistics
 from gnncomm.metrics.graph import (
+    ATTENTION_RELAY_SHUFFLES,
     HUB_SHUFFLES,
-    RELAY_SHUFFLES,
     attention_graph,
+    attention_relay_statistics,
     centrality,
+    detect_attention_relays,
     detect_hubs,
-    detect_relays,
+    graph_betweenness,
     hub_statistics,
-    relay_statistics,
 )
 from gnncomm.metrics.language import (
     TemporalResult,
@@ -83,19 +87,25 @@ __all__ = [
     "position_information",
     "symbol_marginals",
     "symbol_usage",
-    "RELAY_SHUFFLES",
+    "ATTENTION_RELAY_SHUFFLES",
+    "RELAY_PERMUTATIONS",
     "TIE_TOLERANCE",
     "PermutationResult",
     "TemporalResult",
     "across_time_dependence",
     "adjust_p_values",
     "attention_graph",
+    "attention_relay_statistics",
     "bosdis",
     "centrality",
+    "detect_attention_relays",
     "detect_hubs",
     "detect_relays",
     "edit_distance",
     "entropy_bits",
+    "far_effects",
+    "graph_betweenness",
+    "heard_directly",
     "holm",
     "hub_statistics",
     "min_permutations",

@@ -1,4 +1,4 @@
-r"""Attention graphs of a communicating population: construction, centrality, hubs and relays.
+r"""Attention graphs of a communicating population: construction, centrality, hubs and attention relays.
 
 **Orientation and names, used everywhere in gnncomm** (metrics, evaluation, ``report.json``,
 ``report.md`` and the figures). An attention graph points along **message flow**,
@@ -17,14 +17,20 @@ The per-agent centralities of :func:`centrality` are
 * ``betweenness``: :func:`networkx.betweenness_centrality` (normalised) with edge **length**
   ``1 / weight``, so strong attention is a short path; zero-weight edges are left out.
 
-**Hubs and relays** are tested against one null model: the degree-preserving weight shuffle, which
+**Hubs and attention relays** are tested against one null model: the degree-preserving weight shuffle, which
 keeps the topology (every in- and out-degree) and permutes the edge weights over the existing edges.
-A hub's ``attention_received`` and a relay's ``betweenness`` are recomputed on every shuffle; the
+A hub's ``attention_received`` and an attention relay's ``betweenness`` are recomputed on every shuffle; the
 one-sided p-value per agent is :func:`gnncomm.metrics.stats.p_value` and the family of agents is
 Holm-corrected (:func:`gnncomm.metrics.stats.holm`). With ``K`` shuffles the smallest p-value is
 ``1 / (K + 1)``, so ``N`` Holm-corrected agents need ``K >= N / alpha - 1``
 (:func:`gnncomm.metrics.stats.min_permutations`) before anyone can be flagged; the ``detect_*``
 functions pick that many by default.
+
+An **attention relay** is what attention adds to the graph: a betweenness the weights give an agent beyond what
+the same graph gives it under shuffled weights. What the graph itself forces is :func:`graph_betweenness` (no
+weights), and whether information actually flows through an agent is the causal relay test of
+:mod:`gnncomm.metrics.flow` (knock-outs): a cut vertex of the graph has a high graph betweenness, no attention
+relay p-value below ``1``, and is a relay exactly when silencing it hurts the agents beyond it.
 
 All functions are pure: randomness goes only through an explicit ``seed``.
 """
@@ -32,11 +38,12 @@ All functions are pure: randomness goes only through an explicit ``seed``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import networkx as nx
 import numpy as np
+from torch import Tensor
 
 from gnncomm.metrics.stats import (
     TIE_TOLERANCE,
@@ -54,13 +61,14 @@ from gnncomm.metrics.stats import (
 
 __all__ = [
     "HUB_SHUFFLES",
-    "RELAY_SHUFFLES",
+    "ATTENTION_RELAY_SHUFFLES",
     "attention_graph",
     "centrality",
     "detect_hubs",
-    "detect_relays",
+    "detect_attention_relays",
     "hub_statistics",
-    "relay_statistics",
+    "attention_relay_statistics",
+    "graph_betweenness",
 ]
 
 ArrayLike = Any  # np.ndarray | torch.Tensor | nested sequences
@@ -68,8 +76,8 @@ SeedLike = Any  # int | np.random.Generator | torch.Generator
 
 HUB_SHUFFLES = 500
 """Default size of the hubs' weight-shuffle null (cheap: one ``bincount`` per shuffle)."""
-RELAY_SHUFFLES = 200
-"""Default size of the relays' weight-shuffle null (one networkx betweenness per shuffle)."""
+ATTENTION_RELAY_SHUFFLES = 200
+"""Default size of the attention relays' weight-shuffle null (one networkx betweenness per shuffle)."""
 PAGERANK_DAMPING = 0.85
 
 
@@ -243,6 +251,50 @@ def centrality(graph: nx.DiGraph) -> dict[int, dict[str, float]]:
     }
 
 
+def graph_betweenness(edge_indices: Sequence[Tensor], num_agents: int, *, max_graphs: int = 64) -> np.ndarray:
+    r"""Each agent's betweenness on the communication graph alone (no weights), averaged over its step graphs ``[N]``.
+
+    What the topology forces, whatever the agents attend to: normalised networkx betweenness of the directed
+    ``speaker -> listener`` graph of one episode at one step, averaged over the first ``max_graphs`` (episode,
+    step) graphs, episode by episode; identical graphs (a fixed topology) are computed once.
+
+    Args:
+        edge_indices: each step's ``edge_index [2, E]`` over ``B * N`` nodes (a trace's ``edge_index``).
+        num_agents (int): :math:`N`.
+        max_graphs (int, optional): the most (episode, step) graphs averaged. (default: ``64``)
+
+    Example:
+        >>> import torch
+        >>> path = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])  # 0 - 1 - 2: every path between 0 and 2 crosses 1
+        >>> graph_betweenness([path], 3).tolist()
+        [0.0, 1.0, 0.0]
+    """
+    N = _check_positive_int(num_agents, "num_agents")
+    limit = _check_positive_int(max_graphs, "max_graphs")
+    steps = [e.cpu().numpy() for e in edge_indices]
+    if not steps:
+        return np.zeros(N)
+    episodes = max(int(e.max()) // N + 1 if e.size else 1 for e in steps)
+    cache: dict[bytes, np.ndarray] = {}
+    total, count = np.zeros(N), 0
+    for b in range(episodes):
+        for e in steps:
+            if count == limit:
+                break
+            keep = e[1] // N == b
+            local = np.unique(e[:, keep] - b * N, axis=1)
+            key = local.tobytes()
+            if key not in cache:
+                graph = nx.DiGraph()
+                graph.add_nodes_from(range(N))
+                graph.add_edges_from(local.T.tolist())
+                btw = nx.betweenness_centrality(graph, normalized=True)
+                cache[key] = np.array([btw[a] for a in range(N)])
+            total += cache[key]
+            count += 1
+    return total / max(count, 1)
+
+
 def _weight_shuffle_tests(
     graph: nx.DiGraph,
     key: str,
@@ -411,10 +463,10 @@ def detect_hubs(
     return sorted(node for node, t in tests.items() if t["p_adjusted"] <= a)
 
 
-def relay_statistics(
+def attention_relay_statistics(
     graph: nx.DiGraph,
     *,
-    num_shuffles: int = RELAY_SHUFFLES,
+    num_shuffles: int = ATTENTION_RELAY_SHUFFLES,
     correction: Correction = "holm",
     seed: SeedLike = 0,
 ) -> dict[int, dict[str, float]]:
@@ -423,7 +475,7 @@ def relay_statistics(
     Every shuffle permutes the edge weights over the existing edges and recomputes every agent's
     networkx betweenness (edge length ``1 / weight``). An agent that lies on many paths only
     because of the topology (a cut vertex, the centre of a star) keeps its betweenness under the
-    shuffle and is no relay; a relay lies on the short paths because strong attention runs through
+    shuffle and is no attention relay; an attention relay lies on the short paths because strong attention runs through
     it. The p-values are :func:`gnncomm.metrics.stats.p_value`, corrected across agents.
 
     Cost: one betweenness per shuffle, :math:`O(N E \log N)` in Python; about 0.5 ms for 10 agents
@@ -432,7 +484,7 @@ def relay_statistics(
     Args:
         graph (networkx.DiGraph): weighted ``speaker -> listener`` graph.
         num_shuffles (int, optional): size ``K`` of the null; the smallest p-value is
-            ``1 / (K + 1)``. (default: :data:`RELAY_SHUFFLES`)
+            ``1 / (K + 1)``. (default: :data:`ATTENTION_RELAY_SHUFFLES`)
         correction (str, optional): ``"holm"``, ``"bonferroni"`` or ``"none"``. (default: ``"holm"``)
         seed (int, np.random.Generator or torch.Generator, optional): (default: ``0``)
 
@@ -442,13 +494,13 @@ def relay_statistics(
 
     Example:
         >>> chain = nx.DiGraph([(0, 1), (1, 2)])  # 1 is on every path whatever the weights
-        >>> relay_statistics(chain, num_shuffles=9)[1]["p_value"]
+        >>> attention_relay_statistics(chain, num_shuffles=9)[1]["p_value"]
         1.0
     """
     return _weight_shuffle_tests(graph, "betweenness", _betweenness, num_shuffles, correction, seed)
 
 
-def detect_relays(
+def detect_attention_relays(
     graph: nx.DiGraph,
     *,
     num_shuffles: int | None = None,
@@ -458,14 +510,14 @@ def detect_relays(
 ) -> list[int]:
     r"""Agents on significantly more strong-attention paths than the weight-shuffle null gives them.
 
-    An agent is a relay when its betweenness is positive (it both listens and is listened to, on
+    An agent is an attention relay when its betweenness is positive (it both listens and is listened to, on
     some shortest path between two others) and its corrected p-value from
-    :func:`relay_statistics` is ``<= alpha``. Uniform attention gives ``p = 1`` for everyone and
-    hence no relay.
+    :func:`attention_relay_statistics` is ``<= alpha``. Uniform attention gives ``p = 1`` for everyone and
+    hence no attention relay.
 
     Args:
         graph (networkx.DiGraph): weighted ``speaker -> listener`` graph.
-        num_shuffles (int, optional): size of the null; ``None`` takes :data:`RELAY_SHUFFLES` or, if
+        num_shuffles (int, optional): size of the null; ``None`` takes :data:`ATTENTION_RELAY_SHUFFLES` or, if
             more, the fewest with which a corrected p-value can reach ``alpha``
             (:func:`gnncomm.metrics.stats.min_permutations`). (default: ``None``)
         alpha (float, optional): family-wise significance level in ``(0, 1)``. (default: ``0.05``)
@@ -477,10 +529,10 @@ def detect_relays(
 
     Example:
         >>> ring = nx.DiGraph(nx.cycle_graph(6))  # uniform weights: nobody stands out
-        >>> detect_relays(ring)
+        >>> detect_attention_relays(ring)
         []
     """
     a = _check_probability(alpha, "alpha", open_low=True, open_high=True)
-    K = _num_shuffles(num_shuffles, RELAY_SHUFFLES, graph, a, correction)
-    tests = relay_statistics(graph, num_shuffles=K, correction=correction, seed=seed)
+    K = _num_shuffles(num_shuffles, ATTENTION_RELAY_SHUFFLES, graph, a, correction)
+    tests = attention_relay_statistics(graph, num_shuffles=K, correction=correction, seed=seed)
     return sorted(node for node, t in tests.items() if t["betweenness"] > 0.0 and t["p_adjusted"] <= a)

@@ -1,4 +1,5 @@
-"""gnncomm.metrics.graph: attention graphs, centrality names and orientation, hubs and relays against the null."""
+"""gnncomm.metrics.graph: attention graphs, centrality names and orientation, hubs and attention relays against the
+null, graph betweenness."""
 
 from __future__ import annotations
 
@@ -168,49 +169,62 @@ def test_detect_hubs_takes_enough_shuffles_for_many_agents():
     assert M.detect_hubs(g) == [0]
 
 
-# ---------------------------------------------------------------------------- relays
-def test_uniform_attention_on_a_symmetric_ring_has_no_relay():
+# ---------------------------------------------------------------------------- attention relays
+def test_uniform_attention_on_a_symmetric_ring_has_no_attention_relay():
     ring = nx.DiGraph()
     for a in range(8):
         for b in ((a + 1) % 8, (a - 1) % 8):
             ring.add_edge(a, b, weight=0.5)
-    assert M.detect_relays(ring) == []
-    assert all(s["p_value"] == 1.0 for s in M.relay_statistics(ring).values())
+    assert M.detect_attention_relays(ring) == []
+    assert all(s["p_value"] == 1.0 for s in M.attention_relay_statistics(ring).values())
 
 
-def test_bridge_agents_carrying_strong_attention_are_relays():
+def test_bridge_agents_carrying_strong_attention_are_attention_relays():
     g = _barbell(cross=0.02)
-    assert M.detect_relays(g) == [4, 5]
-    stats = M.relay_statistics(g)
+    assert M.detect_attention_relays(g) == [4, 5]
+    stats = M.attention_relay_statistics(g)
     for a in (4, 5):
         assert stats[a]["betweenness"] > stats[a]["null_mean"] and stats[a]["p_value"] == pytest.approx(1 / 201)
     assert all(stats[a]["betweenness"] == 0.0 for a in (0, 1, 2, 7, 8, 9))
 
 
-def test_agents_on_every_path_only_because_of_the_topology_are_no_relays():
+def test_agents_on_every_path_only_because_of_the_topology_are_no_attention_relays():
     """Without the weak cross edges the bridge is the only route: its betweenness does not depend on the
     weights, so the shuffle null reproduces it (p = 1). A uniform-attention bridge is no relay either."""
-    assert M.detect_relays(_barbell(cross=0.0)) == []
-    assert M.relay_statistics(_barbell(cross=0.0))[4]["p_value"] == 1.0
-    assert M.detect_relays(_bridge_graph()) == []
+    assert M.detect_attention_relays(_barbell(cross=0.0)) == []
+    assert M.attention_relay_statistics(_barbell(cross=0.0))[4]["p_value"] == 1.0
+    assert M.detect_attention_relays(_bridge_graph()) == []
 
 
-def test_random_attention_on_a_random_graph_has_no_relay():
+def test_random_attention_on_a_random_graph_has_no_attention_relay():
     found = []
     for seed in range(5):
         g = nx.gnp_random_graph(10, 0.4, seed=seed, directed=True)
         rng = np.random.default_rng(seed)
         for u, v in g.edges():
             g[u][v]["weight"] = float(rng.uniform(0.05, 1.0))
-        found += M.detect_relays(g, seed=0)
+        found += M.detect_attention_relays(g, seed=0)
     assert found == []
 
 
-def test_relay_statistics_are_deterministic_given_the_seed():
+def test_attention_relay_statistics_are_deterministic_given_the_seed():
     g = _barbell(cross=0.02)
-    assert M.relay_statistics(g, num_shuffles=20, seed=1) == M.relay_statistics(g, num_shuffles=20, seed=1)
-    assert M.relay_statistics(g, num_shuffles=20, seed=1) != M.relay_statistics(g, num_shuffles=20, seed=2)
-    assert M.relay_statistics(nx.DiGraph()) == {}
+    assert M.attention_relay_statistics(g, num_shuffles=20, seed=1) == M.attention_relay_statistics(
+        g, num_shuffles=20, seed=1
+    )
+    assert M.attention_relay_statistics(g, num_shuffles=20, seed=1) != M.attention_relay_statistics(
+        g, num_shuffles=20, seed=2
+    )
+    assert M.attention_relay_statistics(nx.DiGraph()) == {}
+
+
+def test_graph_betweenness_counts_the_paths_the_topology_forces_through_each_agent():
+    barbell = torch.tensor(list(nx.DiGraph(nx.barbell_graph(3, 0)).edges)).T  # cliques 0-2 and 3-5, bridge 2 - 3
+    btw = M.graph_betweenness([barbell, barbell], 6)
+    assert btw[2] == btw[3] > 0 and (btw[[0, 1, 4, 5]] == 0).all()
+    two_episodes = torch.cat([barbell, barbell + 6], dim=1)
+    np.testing.assert_allclose(M.graph_betweenness([two_episodes], 6), btw)  # a mean over episodes and steps
+    assert M.graph_betweenness([], 4).tolist() == [0.0] * 4
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -228,9 +242,9 @@ def test_bad_inputs_name_the_parameter():
     with pytest.raises(ValueError, match="alpha"):
         M.detect_hubs(_bridge_graph(), alpha=1.5)
     with pytest.raises(ValueError, match="alpha"):
-        M.detect_relays(_bridge_graph(), alpha=0.0)
+        M.detect_attention_relays(_bridge_graph(), alpha=0.0)
     with pytest.raises(ValueError, match="num_shuffles"):
-        M.relay_statistics(_bridge_graph(), num_shuffles=0)
+        M.attention_relay_statistics(_bridge_graph(), num_shuffles=0)
     with pytest.raises(ValueError, match="correction"):
         M.hub_statistics(_bridge_graph(), correction="fdr")
     with pytest.raises(TypeError, match="graph"):

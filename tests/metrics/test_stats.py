@@ -111,10 +111,13 @@ def test_every_p_value_of_the_metrics_goes_through_the_single_p_value(monkeypatc
     g = nx.gnp_random_graph(5, 0.6, seed=0, directed=True)
     for u, v in g.edges():
         g[u][v]["weight"] = float(rng.uniform(0.1, 1.0))
-    for fn in (metrics.hub_statistics, metrics.relay_statistics):
+    for fn in (metrics.hub_statistics, metrics.attention_relay_statistics):
         tests = fn(g, num_shuffles=5)
         assert [t["p_value"] for t in tests.values()] == seen, fn.__name__  # one call per agent, in order
         seen.clear()
+    relays = metrics.relay_statistics(rng.normal(size=(4, 6)), num_permutations=5)  # both nulls at once, [N] each
+    assert [s["p_zero"] for s in relays.values()] == seen[0].tolist()
+    assert [s["p_others"] for s in relays.values()] == seen[1].tolist()
 
 
 # ---------------------------------------------------------------------------- multiple testing
@@ -232,12 +235,12 @@ def test_stratified_permutations_are_seeded():
 
 # ---------------------------------------------------------------------------- the package's namespace
 def test_the_package_re_exports_every_public_name_and_none_shadows_a_submodule():
-    from gnncomm.metrics import graph, language
+    from gnncomm.metrics import flow, graph, language
 
-    for module in (graph, language, stats):
+    for module in (flow, graph, language, stats):
         missing = [name for name in module.__all__ if getattr(metrics, name, None) is not getattr(module, name)]
         assert missing == [], module.__name__
-    assert not {"graph", "language", "stats"} & set(metrics.__all__)
+    assert not {"flow", "graph", "language", "stats"} & set(metrics.__all__)
     old_names = (
         "TemporalResult",
         "across_time_dependence",
