@@ -278,9 +278,10 @@ class PPO:
             first.append(episodes.first)
             state = episodes.state
             noise_t = eps[t] * log_std.exp()
+            latent_t = state.latent.repeat_interleave(N, dim=0)  # [B*N, L]
             step = rollout_step(
-                system, world, graph_fn, cfg, state, episodes.agents, state.latent.repeat_interleave(N, dim=0),
-                obs_noise[t], gumbel[t], temperature, act=lambda mean, d=noise_t: (mean + d).clamp(-1.0, 1.0),
+                system, world, graph_fn, cfg, state, episodes.agents, latent_t, obs_noise[t], gumbel[t], temperature,
+                act=lambda mean, d=noise_t: (mean + d).clamp(-1.0, 1.0),
             )  # fmt: skip
             out = step.out
             mean = out.action.float()
@@ -291,7 +292,7 @@ class PPO:
                 lp = lp + symbol_log_prob(out.logits, said)[0]
                 symbols.append(said)
             obs.append(step.obs)
-            latent.append(state.latent.repeat_interleave(N, dim=0))
+            latent.append(latent_t)
             edges.append(step.edge_index)
             actions.append(action)
             log_prob.append(lp)
