@@ -166,6 +166,11 @@ class Config:
     minibatches: int = 4
     """With ppo, minibatches per pass, each a set of whole environments (every agent of every step), in
     [1, batch_size]."""
+    ppo_sequence: int = 0
+    """With ppo, the length L of the sequences an update replays, a divisor of timesteps; 0 means timesteps (each
+    environment's whole iteration). Shorter sequences start from the recurrent states stored at collection
+    every L steps, and a minibatch mixes sequences from different parts of the iteration: as many gradient steps
+    for fewer sequential replay steps."""
     entropy_coef: float = 0.0
     """With ppo, the weight of the policy's entropy bonus (actions, and the symbols with ppo_messages=actions)."""
     value_coef: float = 0.5
@@ -341,8 +346,17 @@ class Config:
         _at_least(self, "entropy_coef", 0.0)
         _at_least(self, "value_coef", 0.0)
         _at_least(self, "ppo_epochs", 1)
-        if not 1 <= self.minibatches <= self.batch_size:
-            raise ValueError(f"minibatches must be in [1, batch_size = {self.batch_size}], got {self.minibatches}")
+        _at_least(self, "ppo_sequence", 0)
+        if self.ppo_sequence and self.timesteps % self.ppo_sequence:
+            raise ValueError(
+                f"ppo_sequence must be 0 or a divisor of timesteps={self.timesteps}, got {self.ppo_sequence}"
+            )
+        sequences = self.batch_size * (self.timesteps // (self.ppo_sequence or self.timesteps))
+        if not 1 <= self.minibatches <= sequences:
+            raise ValueError(
+                f"minibatches must be in [1, {sequences}] (the sequences of an iteration: batch_size x timesteps / "
+                f"ppo_sequence), got {self.minibatches}"
+            )
         if self.algorithm == "ppo" and self.selection_every:
             raise ValueError(
                 f"selection_every={self.selection_every} runs with algorithm=gradient only; set selection_every=0"

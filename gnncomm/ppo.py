@@ -161,7 +161,8 @@ class Batch(NamedTuple):
     first: Tensor
     """``[T, B]``: whether the environment's episode starts at step ``t`` (its agents' states are zeroed)."""
     agents: AgentState
-    """The agents' recurrent state before step 0."""
+    """The agents' recurrent state at the start of each replayed sequence, ``[S, B * N, hidden]`` per field: at
+    steps ``0, L, 2L, ...`` for sequences of ``L = ppo_sequence`` steps (``S = T / L``)."""
     temperature: Tensor
     """The Gumbel temperature the messages were drawn with."""
 
@@ -264,7 +265,8 @@ class PPO:
         B, N, T = self.batch_size, cfg.num_agents, cfg.timesteps
         if not self.carry or episodes.state is None:
             episodes.start(gen)
-        agents0 = AgentState(*(x.clone() for x in episodes.agents))
+        L = cfg.ppo_sequence or T
+        starts: list[AgentState] = []  # the agents' state at each sequence start (after any restart)
         obs_noise, gumbel = sample_window_noise(world, cfg, B, generator=gen, device=self.device)
         log_std = system.action_log_std.detach().float()
         eps = torch.randn((T, B * N, system.action_dim), generator=gen, device=gen.device).to(self.device)
@@ -276,6 +278,8 @@ class PPO:
         ended: dict[str, Tensor] = {}
         for t in range(T):
             first.append(episodes.first)
+            if t % L == 0:
+                starts.append(episodes.agents)
             state = episodes.state
             noise_t = eps[t] * log_std.exp()
             latent_t = state.latent.repeat_interleave(N, dim=0)  # [B*N, L]
@@ -339,7 +343,7 @@ class PPO:
             advantages=advantages,
             returns=returns,
             first=torch.stack(first),
-            agents=agents0,
+            agents=AgentState(*(torch.stack(x) for x in zip(*starts))),
             temperature=torch.as_tensor(temperature),
         )
         usage = symbol_usage(signals["greedy_counts"])
@@ -360,42 +364,61 @@ class PPO:
             logs[f"episode_{key}"] = value
         return batch, logs
 
-    def replay(self, batch: Batch, envs: Tensor) -> Replay:
-        """Runs the stored sequences of environments ``envs`` (sorted ids ``[b]``) again with the current
-        parameters, from the stored recurrent state, with gradients."""
-        cfg, system, N, T = self.cfg, self.system, self.cfg.num_agents, self.cfg.timesteps
-        rows = (envs.unsqueeze(-1) * N + torch.arange(N, device=envs.device)).flatten()  # [b*N]
-        agents = AgentState(*(x[rows] for x in batch.agents))
+    def sequences(self, envs: Tensor, chunks: Tensor) -> tuple[Tensor, Tensor]:
+        """The ``[L, K * N]`` step and row indices into the batch's ``[T, B * N]`` tensors of the ``K`` sequences
+        ``(envs[k], chunks[k])``: environment ``envs[k]`` over steps ``chunks[k] * L .. chunks[k] * L + L - 1``."""
+        N, L = self.cfg.num_agents, self.cfg.ppo_sequence or self.cfg.timesteps
+        agent = torch.arange(N, device=envs.device)
+        rows = (envs.unsqueeze(-1) * N + agent).flatten()  # [K*N]
+        steps = chunks.repeat_interleave(N) * L + torch.arange(L, device=envs.device).unsqueeze(-1)  # [L, K*N]
+        return steps, rows.expand_as(steps)
+
+    def replay(self, batch: Batch, envs: Tensor, chunks: Tensor | None = None) -> Replay:
+        """Runs the stored sequences ``(envs[k], chunks[k])`` (see :meth:`sequences`; ``chunks=None``: every
+        environment's first) again with the current parameters, from the stored recurrent states, with gradients.
+        Sequences are ordered by chunk, then environment, so each chunk's graphs are one block."""
+        cfg, system, N = self.cfg, self.system, self.cfg.num_agents
+        B = batch.first.size(1)
+        chunks = torch.zeros_like(envs) if chunks is None else chunks
+        steps, rows = self.sequences(envs, chunks)  # [L, K*N]
+        L = steps.size(0)
+        agents = AgentState(*(x[chunks.repeat_interleave(N), rows[0]] for x in batch.agents))
+        blocks = [(int(c), envs[chunks == c]) for c in chunks.unique().tolist()]  # host syncs, once per replay
         log_std = system.action_log_std.float()
         log_prob, entropy, values = [], [], []
         recon = world = comm = 0.0
         decode = cfg.recon_weight > 0
-        starts = batch.first[:, envs]  # [T, b]
-        restarts = starts[1:].any(-1).tolist()  # one host sync per replay: which steps zero some states
-        for t in range(T):
-            if t == 0 or restarts[t - 1]:
-                restart = starts[t].repeat_interleave(N).unsqueeze(-1)  # [b*N, 1]
+        starts = batch.first[chunks * L + torch.arange(L, device=envs.device).unsqueeze(-1), envs]  # [L, K]
+        restarts = starts[1:].any(-1).tolist()  # which steps zero some states
+        for t in range(L):
+            if t > 0 and restarts[t - 1]:  # a sequence's first state was stored after any restart
+                restart = starts[t].repeat_interleave(N).unsqueeze(-1)  # [K*N, 1]
                 agents = AgentState(*(torch.where(restart, torch.zeros_like(x), x) for x in agents))
-            edge_index = episodes_subgraph(batch.edge_index[t], envs, N, batch.first.size(1))
-            obs = batch.obs[t, rows]
+            graphs, offset = [], 0
+            for c, block in blocks:
+                graphs.append(episodes_subgraph(batch.edge_index[c * L + t], block, N, B) + offset * N)
+                offset += block.numel()
+            edge_index = torch.cat(graphs, dim=1)
+            index = (steps[t], rows[t])
+            obs = batch.obs[index]
             if batch.symbols is not None:  # listeners hear what was said; no gradient reaches the speaker that way
-                said = F.one_hot(batch.symbols[t, rows], cfg.vocab_size).to(obs.dtype)
+                said = F.one_hot(batch.symbols[index], cfg.vocab_size).to(obs.dtype)
                 out, agents = system(obs, agents, edge_index, None, batch.temperature, lambda m, s=said: s, decode)
             else:
-                out, agents = system(obs, agents, edge_index, batch.gumbel[t, rows], batch.temperature, None, decode)
-            lp = gaussian_log_prob(batch.actions[t, rows], out.action.float(), log_std)
+                out, agents = system(obs, agents, edge_index, batch.gumbel[index], batch.temperature, None, decode)
+            lp = gaussian_log_prob(batch.actions[index], out.action.float(), log_std)
             ent = gaussian_entropy(log_std).expand_as(lp)
             if batch.symbols is not None:
-                lp_symbols, ent_symbols = symbol_log_prob(out.logits, batch.symbols[t, rows])
+                lp_symbols, ent_symbols = symbol_log_prob(out.logits, batch.symbols[index])
                 lp, ent = lp + lp_symbols, ent + ent_symbols
             log_prob.append(lp)
             entropy.append(ent)
             values.append(out.value.float())
             if decode:
-                recon = recon + (out.recon.float() - obs).pow(2).mean() / T
-            comm = comm + (1.0 - out.message[..., 0].float()).mean() / T
+                recon = recon + (out.recon.float() - obs).pow(2).mean() / L
+            comm = comm + (1.0 - out.message[..., 0].float()).mean() / L
             if out.world_pred.size(-1):
-                world = world + (out.world_pred.float() - batch.latent[t, rows]).pow(2).mean() / T
+                world = world + (out.world_pred.float() - batch.latent[index]).pow(2).mean() / L
         aux = cfg.recon_weight * recon + cfg.world_weight * world + cfg.comm_weight * comm
         terms = {"comm": comm} | {k: v for k, v in (("recon", recon), ("world", world)) if isinstance(v, Tensor)}
         return Replay(
@@ -408,24 +431,25 @@ class PPO:
 
     def update(self, batch: Batch) -> dict[str, Tensor]:
         """``ppo_epochs`` passes of ``minibatches`` updates; returns their mean losses and statistics."""
-        cfg, N = self.cfg, self.cfg.num_agents
-        B = batch.first.size(1)
+        cfg = self.cfg
+        B, S = batch.first.size(1), batch.agents.enc_h.size(0)  # environments, sequences per environment
         params = list(self.system.parameters())
         totals: dict[str, Tensor] = {}
         count = 0
         for _ in range(cfg.ppo_epochs):
-            order = torch.randperm(B, generator=self.generator, device=self.generator.device).to(self.device)
-            for envs in order.chunk(cfg.minibatches):
-                envs = envs.sort().values
-                rows = (envs.unsqueeze(-1) * N + torch.arange(N, device=envs.device)).flatten()
+            order = torch.randperm(B * S, generator=self.generator, device=self.generator.device).to(self.device)
+            for pairs in order.chunk(cfg.minibatches):
+                pairs = pairs.sort().values  # by chunk, then environment: sequence k is (pairs % B, pairs // B)
+                envs, chunks = pairs % B, pairs // B
+                index = self.sequences(envs, chunks)
                 with self.autocast():
-                    replay = self.replay(batch, envs)
-                advantages = batch.advantages[:, rows]
+                    replay = self.replay(batch, envs, chunks)
+                advantages = batch.advantages[index]
                 advantages = (advantages - advantages.mean()) / (advantages.std(unbiased=False) + 1e-8)
-                log_ratio = replay.log_prob - batch.log_prob[:, rows]
+                log_ratio = replay.log_prob - batch.log_prob[index]
                 ratio = log_ratio.exp()
                 policy_loss = clipped_surrogate(ratio, advantages, cfg.clip_coef)
-                target = self.system.value_head.normalize(batch.returns[:, rows])
+                target = self.system.value_head.normalize(batch.returns[index])
                 value_loss = 0.5 * (replay.values - target).pow(2).mean()
                 entropy = replay.entropy.mean()
                 loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy + replay.aux

@@ -137,23 +137,30 @@ def test_a_minibatch_subgraph_keeps_whole_environments_and_renumbers_them():
 
 
 @pytest.mark.parametrize("mode", ["policy", "actions"])
-def test_replaying_a_stored_sequence_gives_the_log_probabilities_that_were_collected(tmp_path, mode):
+@pytest.mark.parametrize("sequence", [0, 2])
+def test_replaying_a_stored_sequence_gives_the_log_probabilities_that_were_collected(tmp_path, mode, sequence):
     # 4 steps per iteration, every step ends an episode (the world's done): the replay must zero the recurrent
-    # state exactly where collection did; episodes also continue into the next iteration (carried state)
+    # state exactly where collection did; episodes also continue into the next iteration (carried state), and
+    # with ppo_sequence=2 each environment's iteration is two sequences, replayed from the stored states
     cfg = signal_config(ppo_messages=mode, timesteps=4, episode_steps=8, batch_size=6, minibatches=2)
+    cfg = cfg.with_overrides({"ppo_sequence": sequence})
     trainer = Trainer(cfg, tmp_path, world=SignalWorld())
     trainer.loss_module.set_topology("full", 1, 6, trainer.rt.device)
     ppo = trainer.ppo
     for _ in range(2):  # the second iteration starts from carried states
         batch, _ = ppo.collect(trainer.loss_module.graph_fn, torch.tensor(1.0))
         assert batch.first[1:].all() and batch.first.shape == (4, 6)
-        for envs in (torch.arange(6), torch.tensor([1, 4])):
-            rows = (envs[:, None] * 2 + torch.arange(2)).flatten()
-            replay = ppo.replay(batch, envs)
-            assert torch.allclose(replay.log_prob, batch.log_prob[:, rows], atol=1e-5)
+        S = 4 // (sequence or 4)
+        pairs = (torch.arange(6 * S), torch.tensor([1, 4]), torch.tensor([3, 6 + 1, 6 + 4]) if S > 1 else None)
+        for chosen in [p for p in pairs if p is not None]:
+            envs, chunks = chosen % 6, chosen // 6
+            replay = ppo.replay(batch, envs, chunks)
+            assert torch.allclose(replay.log_prob, batch.log_prob[ppo.sequences(envs, chunks)], atol=1e-5)
     # the replay is not vacuous: a wrong recurrent state changes the log-probabilities
     broken = batch._replace(first=torch.zeros_like(batch.first))
-    assert not torch.allclose(ppo.replay(broken, torch.arange(6)).log_prob, batch.log_prob, atol=1e-3)
+    envs = torch.arange(6)
+    collected = batch.log_prob[ppo.sequences(envs, torch.zeros_like(envs))]
+    assert not torch.allclose(ppo.replay(broken, envs).log_prob, collected, atol=1e-3)
 
 
 def train_signal(tmp_path, **overrides):
@@ -185,7 +192,7 @@ def test_an_untrained_listener_is_at_chance(tmp_path):
 def test_ppo_is_refused_under_torchrun_and_selection_is_refused_with_ppo():
     with pytest.raises(ValueError, match="selection_every=5 runs with algorithm=gradient only"):
         Config(algorithm="ppo", selection_every=5, shared_params=False)
-    with pytest.raises(ValueError, match=r"minibatches must be in \[1, batch_size = 4\], got 5"):
+    with pytest.raises(ValueError, match=r"minibatches must be in \[1, 4\] \(the sequences of an iteration"):
         Config(algorithm="ppo", batch_size=4, minibatches=5)
     with pytest.raises(ValueError, match=r"gamma must be in \[0, 1\], got 1.5"):
         Config(gamma=1.5)
