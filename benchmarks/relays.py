@@ -11,12 +11,16 @@ the null: no relay is expected. Last, the default command's run (``gnncomm train
 steps) with its end-of-run relays and p-values.
 
     OMP_NUM_THREADS=1 python -m benchmarks.relays --steps 800 --episodes 64 --default-steps 200
+
+``--null-only`` measures the untrained systems alone (a few minutes) and replaces the ``untrained`` rows of an
+existing ``--out``, keeping its trained rows; ``meta_untrained`` then says how and when the null was measured.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 import tempfile
 import time
@@ -138,6 +142,7 @@ def measure(name: str, steps: int, episodes: int, seed: int, out_dir: Path) -> d
         "relay_p_adjusted": [stats[a]["p_adjusted"] for a in range(N)],
         "far_knockout_delta": [stats[a]["far_effect"] for a in range(N)],
         "knockout_delta": effects.delta[:, 0].tolist(),
+        "relay_tolerance": relay["relay_tolerance"],
         "world_mse": logs["world_last"],
         "seconds_training": train_s,
     }
@@ -189,16 +194,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--null-seeds", type=int, default=5, help="untrained systems per graph")
     parser.add_argument("--default-steps", type=int, default=200, help="0: skip the default command")
     parser.add_argument("--out", default="benchmarks/results/relays_cpu.json")
+    parser.add_argument(
+        "--null-only", action="store_true", help="untrained systems only, replacing the untrained rows of --out"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    report: dict[str, Any] = {
-        "meta": metadata(torch.device("cpu"), ["benchmarks.relays", *(argv or sys.argv[1:])]),
-        "trained": [],
-        "untrained": [],
-    }
+    meta = metadata(torch.device("cpu"), ["benchmarks.relays", *(argv or sys.argv[1:])])
+    report: dict[str, Any] = {"meta": meta, "trained": [], "untrained": []}
+    if args.null_only:
+        if Path(args.out).is_file():
+            report = json.loads(Path(args.out).read_text(encoding="utf-8"))
+        report.update(meta_untrained=meta, untrained=[])
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = Path(tmp)
-        for name in args.graphs:
+        for name in args.graphs if not args.null_only else ():
             for seed in args.seeds:
                 report["trained"].append(measure(name, args.steps, args.episodes, seed, out_dir))
                 write_json(args.out, report)
@@ -206,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for seed in range(args.null_seeds):
                 report["untrained"].append(measure(name, 0, args.episodes, seed, out_dir))
             write_json(args.out, report)
-        if args.default_steps:
+        if args.default_steps and not args.null_only:
             report["default_command"] = default_run(args.default_steps, out_dir)
     trained, untrained = report["trained"], report["untrained"]
     report["summary"] = {

@@ -45,6 +45,7 @@ __all__ = [
     "LoadedRun",
     "attention_matrix",
     "attention_structure",
+    "agent_harm",
     "agent_world_error",
     "communication_ablation",
     "episode_world_error",
@@ -285,6 +286,50 @@ def episode_world_error(trace: Trace, num_agents: int) -> np.ndarray:
     return agent_world_error(trace, num_agents).mean(-1)
 
 
+def agent_harm(trace: Trace, num_agents: int) -> np.ndarray:
+    """Each agent's own harm measure ``[B, N]`` (episode, agent), whose rise is a knock-out's effect on that agent:
+    its world error at the last step (:func:`agent_world_error`) or, in a world without a latent whose agents have
+    rewards of their own (``agent_rewards``, recorded in :attr:`~gnncomm.rollout.Trace.agent_rewards`), minus its
+    own return (the sum of its rewards over the episode's steps), so that the rise is the fall of its return. A
+    world with neither gives its agents no harm of their own: ``ValueError``."""
+    if trace.states[-1].latent.size(-1) > 0:
+        return agent_world_error(trace, num_agents)
+    if not trace.agent_rewards:
+        raise ValueError(_NO_OWN_HARM)
+    return -torch.stack(trace.agent_rewards).float().sum(0).cpu().numpy()  # [T, B, N] -> [B, N]
+
+
+_NO_OWN_HARM = (
+    "the world has no latent and no agent_rewards(state) -> [B, N]: its agents have neither a world error nor a "
+    "return of their own, so the harm to agents that do not hear a silenced one cannot be told from the harm to "
+    "those that do"
+)
+
+
+def _own_harm_reason(trace: Trace) -> str | None:
+    """Why the agents of ``trace`` have no harm of their own (:func:`agent_harm`), or ``None`` when they have."""
+    if trace.states[-1].latent.size(-1) > 0:
+        return None
+    if not trace.agent_rewards:
+        return _NO_OWN_HARM
+    rewards = torch.stack(trace.agent_rewards)  # [T, B, N]
+    if bool((rewards == rewards[..., :1]).all()):
+        return (
+            "the agents' rewards (agent_rewards) are equal at every step: a shared reward gives no agent a return of "
+            "its own, so the harm to agents that do not hear a silenced one cannot be told from the harm to those "
+            "that do"
+        )
+    return None
+
+
+def _harm_scale(trace: Trace, num_agents: int) -> float:
+    """The size of the numbers whose differences the receivers' effects are: the mean own world error, or the mean
+    over agents of the sum of the magnitudes of their rewards (what float32 rounds)."""
+    if trace.states[-1].latent.size(-1) > 0:
+        return float(np.abs(agent_world_error(trace, num_agents)).mean())
+    return float(torch.stack(trace.agent_rewards).float().abs().sum(0).mean())
+
+
 def agent_world_error(trace: Trace, num_agents: int) -> np.ndarray:
     """Each agent's own world-latent MSE at the last step, ``[B, N]`` (episode, agent); its mean over agents is
     :func:`episode_world_error`. A world without a latent has no per-agent error: ``ValueError``."""
@@ -302,11 +347,18 @@ class KnockoutEffects(NamedTuple):
     """``[N, 2]``: per silenced agent, the mean and standard error over episodes of the rise of the episode's world
     error (:func:`episode_world_error`; for a world without a latent, the fall of its return)."""
     receiver_delta: np.ndarray | None
-    """``[N, B, N]``, ``[silenced agent, episode, receiver]``: the rise of the receiver's own world error
-    (:func:`agent_world_error`); ``None`` when not recorded (see :func:`knockout_effects`)."""
+    """``[N, B, N]``, ``[silenced agent, episode, receiver]``: the rise of the receiver's own harm (:func:`agent_harm`:
+    its world error, or without a latent the fall of its own return); ``None`` when not recorded
+    (:attr:`receivers_skipped` says why)."""
     far: np.ndarray | None
     """``[N, B, N]`` booleans: the receiver is not the silenced agent and heard it directly at no step of that
     episode, neither in the unmodified rollout nor in the knock-out (:func:`gnncomm.metrics.heard_directly`)."""
+    scale: float | None = None
+    """The size of the receivers' harm in the unmodified rollout (their mean world error, or the mean over agents of
+    the summed magnitudes of their rewards), which the relay test's rounding tolerance is relative to; ``None``
+    without receivers."""
+    receivers_skipped: str | None = None
+    """Why ``receiver_delta`` and ``far`` were not recorded, ``None`` when they were."""
 
 
 def knockout_effects(
@@ -329,8 +381,9 @@ def knockout_effects(
     Args:
         real: the recorded :func:`~gnncomm.rollout.evaluate_rollout` of the unmodified system on the same episodes;
             run here if ``None``.
-        receivers (bool, optional): also keep ``receiver_delta`` and ``far`` (``[N, B, N]`` each). ``None``: when the
-            world has a latent and ``N <= RELAY_MAX_AGENTS``. (default: ``None``)
+        receivers (bool, optional): also keep ``receiver_delta`` and ``far`` (``[N, B, N]`` each). ``None``: when
+            each agent has a harm of its own (a latent, or rewards of its own that are not all equal: see
+            :func:`agent_harm`) and ``N <= RELAY_MAX_AGENTS``. (default: ``None``)
     """
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 2:
         raise ValueError(f"episodes must be an int >= 2 (a standard error needs two), got {episodes!r}")
@@ -342,14 +395,18 @@ def knockout_effects(
         )[1]
 
     real = rollout(None) if real is None else real
-    latent = real.states[-1].latent.size(-1) > 0
+    skipped = _own_harm_reason(real)
+    if receivers and skipped is not None:
+        raise ValueError(f"receivers=True needs each agent's own harm, but {skipped}")
     if receivers is None:
-        receivers = latent and N <= RELAY_MAX_AGENTS
-    if receivers and not latent:
-        raise ValueError("receivers=True needs a world with a latent: without one, agents have no error of their own")
+        if skipped is None and N > RELAY_MAX_AGENTS:
+            skipped = f"{N} agents > RELAY_MAX_AGENTS={RELAY_MAX_AGENTS}"
+        receivers = skipped is None
+    elif not receivers:
+        skipped = "the knock-outs were run without receivers (knockout_effects(..., receivers=False))"
     real_error = episode_world_error(real, N)  # [B]
     if receivers:
-        real_agent_error = agent_world_error(real, N)  # [B, N]
+        real_agent_error = agent_harm(real, N)  # [B, N]
         real_heard = metrics.heard_directly(real.edge_index, N, episodes)  # [B, speaker, listener]
         receiver_delta = np.zeros((N, episodes, N))
         far = np.zeros((N, episodes, N), dtype=bool)
@@ -359,14 +416,14 @@ def knockout_effects(
         delta = episode_world_error(trace, N) - real_error  # [B], same episodes
         out[a] = delta.mean(), delta.std(ddof=1) / math.sqrt(delta.size)
         if receivers:
-            receiver_delta[a] = agent_world_error(trace, N) - real_agent_error
+            receiver_delta[a] = agent_harm(trace, N) - real_agent_error
             heard = real_heard[:, a] | metrics.heard_directly(trace.edge_index, N, episodes)[:, a]  # [B, N]
             far[a] = ~heard
             far[a, :, a] = False  # the silenced agent is no receiver of its own silence
         del trace
     if receivers:
-        return KnockoutEffects(out, receiver_delta, far)
-    return KnockoutEffects(out, None, None)
+        return KnockoutEffects(out, receiver_delta, far, _harm_scale(real, N))
+    return KnockoutEffects(out, None, None, None, skipped)
 
 
 def knockout_errors(
@@ -397,10 +454,14 @@ def relay_test(
     """The causal relays: agents whose silencing hurts the agents that do not hear them directly.
 
     From the knock-outs of :func:`knockout_effects` (run here unless ``effects`` are given), each agent's far
-    effect (:func:`gnncomm.metrics.far_effects`: the rise of the world error of receivers that never heard it
-    directly, as a share of the knock-out effect) is tested per episode against both nulls of
+    effect (:func:`gnncomm.metrics.far_effects`: the rise of the harm of receivers that never heard it directly,
+    as a share of the knock-out effect) is tested per episode against both nulls of
     :func:`gnncomm.metrics.relay_statistics` (no effect: random signs; no more than the others: agents permuted
-    within episodes), Holm-corrected over agents at level :data:`ALPHA`.
+    within episodes), Holm-corrected over agents at level :data:`ALPHA`. A receiver's harm is its own world error
+    (:func:`agent_world_error`) or, in a world without a latent, the fall of its own return (its
+    ``agent_rewards`` summed over the episode; :func:`agent_harm`). Per-episode far effects no larger than
+    ``relay_tolerance`` = :data:`gnncomm.metrics.ROUNDING_TOLERANCE` times the receivers' harm scale
+    (:attr:`KnockoutEffects.scale`) are float32 rounding and count as ``0``.
 
     Args:
         effects: knock-outs already run on these ``episodes`` and ``seed``, with ``receivers``.
@@ -409,39 +470,40 @@ def relay_test(
 
     Returns:
         dict: ``relays`` (sorted agent ids), ``relay_stats`` (per agent, :func:`gnncomm.metrics.relay_statistics`),
-        ``relay_permutations`` and ``relays_skipped``, ``None`` or why the test did not run: a world without a
-        latent (its reward is shared: no agent's own harm), or more than :data:`RELAY_MAX_AGENTS` agents. Then
-        the other three are ``None``.
+        ``relay_permutations``, ``relay_tolerance`` and ``relays_skipped``, ``None`` or why the test did not run: a
+        world without a latent whose agents have no rewards of their own (no ``agent_rewards``, or rewards equal
+        for every agent at every step), or more than :data:`RELAY_MAX_AGENTS` agents. Then the other four are
+        ``None``.
     """
     N = cfg.num_agents
     reason = None
-    if getattr(world, "latent_dim", 1) == 0:
-        reason = (
-            "the world has no latent: its reward is shared by every agent, so the harm to agents that do not hear a "
-            "silenced one cannot be told from the harm to those that do"
-        )
-    elif N > RELAY_MAX_AGENTS:
+    if getattr(world, "latent_dim", 1) == 0 and not hasattr(world, "agent_rewards"):
+        reason = _NO_OWN_HARM
+    elif N > RELAY_MAX_AGENTS and (effects is None or effects.receiver_delta is None):
         reason = (
             f"{N} agents > RELAY_MAX_AGENTS={RELAY_MAX_AGENTS}: the relay test silences each agent in turn (N "
             "rollouts) and keeps [N, episodes, N] effects; call gnncomm.evaluation.relay_test with "
             "knockout_effects(..., receivers=True) to test them"
         )
-    elif effects is not None and effects.receiver_delta is None:
-        reason = "the knock-outs were run without receivers (knockout_effects(..., receivers=False))"
+    if reason is None and effects is None:
+        effects = knockout_effects(system, world, cfg, episodes=episodes, seed=seed, device=device)
+    if reason is None and effects.receiver_delta is None:
+        reason = effects.receivers_skipped or "the knock-outs were run without receivers"
     if reason is not None:
-        return {"relays": None, "relay_stats": None, "relay_permutations": None, "relays_skipped": reason}
-    if effects is None:
-        effects = knockout_effects(system, world, cfg, episodes=episodes, seed=seed, device=device, receivers=True)
+        return dict.fromkeys(("relays", "relay_stats", "relay_permutations", "relay_tolerance"), None) | {
+            "relays_skipped": reason
+        }
     K = num_permutations
     if K is None:
         K = max(metrics.RELAY_PERMUTATIONS, metrics.min_permutations(N, ALPHA))
-    stats = metrics.relay_statistics(
-        metrics.far_effects(effects.receiver_delta, effects.far), num_permutations=K, seed=seed
-    )
+    tolerance = 0.0 if effects.scale is None else metrics.ROUNDING_TOLERANCE * effects.scale
+    far = metrics.far_effects(effects.receiver_delta, effects.far, tolerance=tolerance)  # [N, B]
+    stats = metrics.relay_statistics(far, num_permutations=K, seed=seed)
     return {
         "relays": sorted(a for a, t in stats.items() if t["far_effect"] > 0.0 and t["p_adjusted"] <= ALPHA),
         "relay_stats": stats,
         "relay_permutations": K,
+        "relay_tolerance": tolerance,
         "relays_skipped": None,
     }
 

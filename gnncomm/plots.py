@@ -30,7 +30,12 @@ def pyplot():
 
 
 LABEL_ALL_AGENTS = 30
-"""Up to this many agents every agent carries its id; above, only hubs and relays do (legibility)."""
+"""Up to this many agents every agent carries its id; above, only hubs and causal relays do (legibility)."""
+
+HUB_LABEL = "hub (attention received above its shuffle null)"
+"""Legend entry of the hubs (:func:`gnncomm.metrics.detect_hubs`)."""
+RELAY_LABEL = "causal relay (its silence hurts agents 2+ hops away)"
+"""Legend entry of the relays: the causal test of :func:`gnncomm.evaluation.relay_test`, not the attention relays."""
 
 
 def draw_episode(
@@ -48,14 +53,14 @@ def draw_episode(
 
     Each listener's edges are drawn by the attention it pays: clearly above uniform (``ABOVE_UNIFORM /
     in-degree``, as in :func:`gnncomm.metrics.attention_concentration`) in colour and width by weight, the
-    others as faint grey lines. Marker size grows with ``attention_received``. Hubs are red squares,
-    relays orange diamonds, the others blue dots.
+    others as faint grey lines. Marker size grows with ``attention_received``. Hubs are red squares, causal
+    relays (:func:`gnncomm.evaluation.relay_test`) orange diamonds, the others blue dots.
 
     Args:
         pos: positions ``[N, 2]``.
         edge_index: ``[2, E]`` (speaker, listener) within the episode.
         weight: attention per edge ``[E]`` (mean over heads): what the listener pays the speaker.
-        hubs, relays: agent ids to mark.
+        hubs, relays: agent ids to mark: the hubs and the causal relays.
         arena: side of the square arena, to fix the axes (``None``: fit the agents).
         labels: optional text per agent (e.g. its message), drawn beside it.
     """
@@ -109,7 +114,10 @@ def draw_episode(
         zorder=3,
         label="agent",
     )
-    for ids, color, marker, name in ((sorted(relay), "tab:orange", "D", "relay"), (sorted(hub), "tab:red", "s", "hub")):
+    for ids, color, marker, name in (
+        (sorted(relay), "tab:orange", "D", RELAY_LABEL),
+        (sorted(hub), "tab:red", "s", HUB_LABEL),
+    ):
         if ids:
             ax.scatter(
                 pos[ids, 0],
@@ -177,7 +185,7 @@ def plot_topology(
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 7))
     draw_episode(ax, pos, edge_index, weight, hubs=hubs, relays=relays, arena=arena)
-    ax.set_title(title or "communication graph (size: attention_received; red hub, orange relay)", fontsize=8)
+    ax.set_title(title or "communication graph (size: attention_received; red: hub, orange: causal relay)", fontsize=8)
     sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0, 1))
     fig.colorbar(sm, ax=ax, shrink=0.7, label="attention the listener pays")
     fig.tight_layout()
@@ -301,7 +309,7 @@ def plot_training(history: Sequence[dict[str, float]], path: str | Path) -> None
 
 
 def _mark_agents(ax, labels: Sequence, hubs: Sequence[int], relays: Sequence[int], axis: str) -> None:
-    """Colours the agent tick labels: red hubs, orange relays."""
+    """Colours the agent tick labels: red hubs, orange causal relays."""
     ticks = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
     for tick, agent in zip(ticks, labels):
         if agent in set(hubs):
@@ -318,7 +326,7 @@ def plot_attention_heatmap(
 
     Args:
         matrix: ``[N, N]`` mean attention ``[listener, speaker]``, ``NaN`` for pairs that were never neighbours.
-        hubs, relays: agent ids whose labels are coloured red and orange.
+        hubs, relays: agent ids whose labels are coloured red and orange: the hubs and the causal relays.
         title: the figure's title (a default one if empty).
     """
     plt = pyplot()
@@ -335,7 +343,8 @@ def plot_attention_heatmap(
     ax.set_xlabel("speaker (attended to)")
     ax.set_ylabel("listener")
     ax.set_title(
-        title or "mean attention the listener pays the speaker\nby agent id (red: hub, orange: relay)", fontsize=8
+        title or "mean attention the listener pays the speaker\nby agent id (red: hub, orange: causal relay)",
+        fontsize=8,
     )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -447,7 +456,7 @@ def plot_knockout_vs_centrality(
     Args:
         knockout, knockout_se: per agent id ``0..N-1``, the knock-out effect and its standard error.
         centralities: centrality name (e.g. ``"attention_received"``, the x-axis label) -> per-agent values.
-        hubs, relays: agent ids drawn red and orange.
+        hubs, relays: agent ids drawn red and orange: the hubs and the causal relays.
     """
     plt = pyplot()
     k = np.asarray(knockout, dtype=float)
@@ -465,7 +474,7 @@ def plot_knockout_vs_centrality(
         ax.set_xlabel(label)
         ax.set_ylabel("knockout_delta: world MSE increase")
         ax.grid(alpha=0.3)
-    fig.suptitle("causal importance vs centrality (red: hub, orange: relay; bars: 1 s.e.)", fontsize=10)
+    fig.suptitle("causal importance vs centrality (red: hub, orange: causal relay; bars: 1 s.e.)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

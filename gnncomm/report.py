@@ -90,7 +90,11 @@ DEFINITIONS: dict[str, str] = {
     "hub stays <= 0.05.",
     "relays": "agents that information flows through, tested causally (gnncomm.metrics.flow): silencing the agent "
     "(its knock-out) raises the world error of agents that never heard it directly at any step of the episode "
-    "(2 or more hops away on each step's graph); far_knockout_delta is that rise, as a share of knockout_delta. "
+    "(2 or more hops away on each step's graph) or, in a world without a latent whose agents have rewards of their "
+    "own (agent_rewards, e.g. VMAS), lowers their own return (each agent's rewards summed over the episode); "
+    "far_knockout_delta is that harm, as a share of knockout_delta. Per-episode far effects within run.relay_tolerance "
+    "(sqrt(float32 eps) = 3.5e-4 times the receivers' mean error, or mean summed |reward|) are float32 rounding and "
+    "count as 0. "
     "Two nulls over the episodes, each with relay_permutations = K draws: the far effect is no more than zero "
     "(each episode's sign flipped at random) and no more than another agent's (the agents' ranks permuted within "
     "each episode); a relay rejects both, relay_p_adjusted (the larger Holm-adjusted p) <= 0.05. With K draws "
@@ -271,13 +275,14 @@ def evaluate(
         hub_shuffles=structure["hub_shuffles"],
         hub_null=structure["hub_null"],
         relay_permutations=relay["relay_permutations"],
+        relay_tolerance=relay["relay_tolerance"],
         attention_relay_shuffles=structure["attention_relay_shuffles"],
     )
     report["hubs"], report["relays"] = structure["hubs"], relay["relays"]
     report["attention_relays"] = structure["attention_relays"]
     report["centrality"] = _centrality_report(structure, effects.delta, relay["relay_stats"])
     for skipped, keys, per_agent in (
-        (relay["relays_skipped"], ("relays", "run.relay_permutations"), RELAY_KEYS),
+        (relay["relays_skipped"], ("relays", "run.relay_permutations", "run.relay_tolerance"), RELAY_KEYS),
         (
             structure["attention_relays_skipped"],
             ("attention_relays", "run.attention_relay_shuffles"),
@@ -340,7 +345,7 @@ def plot_episode_topology(
     pos = state.pos[episode].float().cpu().numpy()
     name, k = cfg.topology_at(cfg.steps)
     source = f"{episodes} held-out episodes" if episodes else "all held-out episodes"
-    marks = "relays not tested" if relays is None else f"hubs {list(hubs)}, relays {list(relays)}"
+    marks = "causal relays not tested" if relays is None else f"hubs {list(hubs)}, causal relays {list(relays)}"
     plots.plot_topology(
         pos,
         local,

@@ -112,6 +112,9 @@ class Trace(NamedTuple):
     rewards: list[Tensor] | tuple = ()
     """Each episode's reward of every step ``[B]`` (the world's ``reward`` after the step); empty for a trace
     built by hand."""
+    agent_rewards: list[Tensor] | tuple = ()
+    """Each agent's reward of every step ``[B, N]`` (the world's optional ``agent_rewards`` after the step, as
+    :attr:`rewards`); empty for a world without ``agent_rewards`` or a trace built by hand."""
 
 
 def sample_episode(
@@ -396,7 +399,8 @@ def rollout(
     latent = state.latent.repeat_interleave(N, dim=0)  # [B*N, L]
     has_latent = latent.size(-1) > 0
     window_reward = 0.0
-    trace = Trace([], [], [], [], []) if record else None
+    trace = Trace([], [], [], [], [], []) if record else None
+    own_rewards = record and hasattr(world, "agent_rewards")
     recompute = torch.is_grad_enabled() and recompute_steps(cfg, B * N)
     total: dict[str, Tensor | float] = {}
     marginals: list[Tensor] = []
@@ -419,6 +423,8 @@ def rollout(
             trace.states.append(state)
             trace.obs.append(step.obs)
             trace.rewards.append(step.terms.env_reward)
+            if own_rewards:
+                trace.agent_rewards.append(world.agent_rewards(step.state).detach().float())
         state, agents = step.state, step.agents
         world_loss = world_loss + (t + 1) / (T * (T + 1) / 2) * step.terms.world
         marginals.append(step.terms.marginals)

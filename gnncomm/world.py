@@ -37,6 +37,9 @@ class World(Protocol):
     Optional members, used where present:
 
     * ``action_dim`` (int): the size of one agent's action (2 if absent);
+    * ``agent_rewards(state) -> [B, N]``: each agent's own reward of the step that led to ``state`` (VMAS); PPO
+      credits each agent its own, and without a latent the relay test measures harm by the fall of an agent's own
+      return;
     * ``episode_metrics(state) -> {name: [B]}``: how each episode ended, logged on the last state (``success``
       becomes the ablation's ``success_rate``), with ``success_definition()`` saying what success means;
     * for episodes longer than the backprop window (``episode_steps > timesteps``): a ``done [B]`` field in the

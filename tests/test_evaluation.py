@@ -8,6 +8,7 @@ import re
 import shutil
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -460,4 +461,135 @@ def test_relays_are_skipped_with_a_reason_above_the_cap_and_without_a_latent():
     world = SwarmWorld(4)
     world.latent_dim = 0  # a task: a reward shared by all agents, no world error of their own
     out = evaluation.relay_test(None, world, Config(num_agents=4), episodes=2, seed=0)
-    assert out["relays"] is None and "no latent" in out["relays_skipped"]
+    assert out["relays"] is None and "no latent and no agent_rewards" in out["relays_skipped"]
+    assert out["relay_tolerance"] is None
+
+
+class GuessState(NamedTuple):
+    pos: torch.Tensor
+    factors: torch.Tensor
+    """``[B, L]``: hidden factors, but no latent: the world is judged by its rewards alone."""
+    agent_reward: torch.Tensor
+    latent: torch.Tensor
+
+
+class GuessWorld:
+    """A task without a latent: each episode hides factors ``[B, L]``; the members of group ``g`` see factor ``g``
+    (in :class:`SwarmWorld`'s observation layout, which :class:`ForwardingSystem` reads) and each agent is paid minus
+    the squared error of its action to the factors. Without ``agent_rewards``: the world's reward only."""
+
+    latent_dim = 0
+
+    def __init__(self, num_agents: int, groups: list[list[int]]) -> None:
+        self.num_agents, self.factors = num_agents, len(groups)
+        self.view_mask = torch.zeros(num_agents, self.factors)
+        for g, members in enumerate(groups):
+            self.view_mask[members, g] = 1.0
+
+    @property
+    def obs_dim(self) -> int:
+        return 4 + 2 * self.factors
+
+    def reset(self, batch_size: int, *, generator=None, device=None) -> GuessState:
+        factors = torch.randn(batch_size, self.factors, generator=generator)
+        B, N = batch_size, self.num_agents
+        return GuessState(torch.zeros(B, N, 2), factors, torch.zeros(B, N), torch.zeros(B, 0))
+
+    def sample_noise(self, steps: int, batch_size: int, *, generator=None, device=None) -> torch.Tensor:
+        return torch.zeros(steps, batch_size, self.num_agents, 0)
+
+    def observe(self, state: GuessState, noise=None) -> torch.Tensor:
+        B, N, L = state.pos.size(0), self.num_agents, self.factors
+        view = state.factors[:, None, :] * self.view_mask  # [B, N, L]
+        obs = torch.cat([torch.zeros(B, N, 4), view, self.view_mask.expand(B, N, L)], dim=-1)
+        return obs.reshape(B * N, -1)
+
+    def step(self, state: GuessState, action: torch.Tensor, edge_index: torch.Tensor) -> GuessState:
+        guess = action.view(-1, self.num_agents, action.size(-1))[..., : self.factors]  # [B, N, L]
+        return state._replace(agent_reward=-(guess - state.factors[:, None]).pow(2).mean(-1))
+
+    def reward(self, state: GuessState) -> torch.Tensor:
+        return state.agent_reward.mean(-1)
+
+
+class OwnRewardGuessWorld(GuessWorld):
+    """:class:`GuessWorld` whose agents are each paid their own reward, as VMAS's are."""
+
+    def agent_rewards(self, state: GuessState) -> torch.Tensor:
+        return state.agent_reward
+
+
+class SharedRewardGuessWorld(GuessWorld):
+    """:class:`GuessWorld` whose ``agent_rewards`` gives every agent the team's reward."""
+
+    def agent_rewards(self, state: GuessState) -> torch.Tensor:
+        return self.reward(state)[:, None].expand(-1, self.num_agents)
+
+
+class GuessingForwarder(ForwardingSystem):
+    """:class:`ForwardingSystem` whose action is its world estimate: its guess of the factors."""
+
+    def forward(self, *args, **kwargs):
+        out, state = super().forward(*args, **kwargs)
+        return out._replace(action=out.world_pred), state
+
+
+def test_without_a_latent_the_bridges_whose_silence_costs_the_far_side_its_own_return_are_the_relays():
+    import networkx as nx
+
+    groups = [[0, 1, 2, 3], [4, 5, 6, 7]]
+    cfg, _ = _groups_world(nx.barbell_graph(4, 0), groups)  # bridge 3 - 4
+    world = OwnRewardGuessWorld(8, groups)
+    system = GuessingForwarder(8, 2)
+    effects = evaluation.knockout_effects(system, world, cfg, episodes=16, seed=0)
+    assert effects.receiver_delta is not None and effects.receivers_skipped is None
+    _, trace = evaluate_rollout(system, world, cfg, episodes=16, seed=0, record=True)
+    assert len(trace.agent_rewards) == cfg.timesteps and trace.agent_rewards[0].shape == (16, 8)
+    own_return = torch.stack(trace.agent_rewards).sum(0).numpy()  # [B, N]
+    assert np.allclose(evaluation.agent_harm(trace, 8), -own_return)
+    far = evaluation.metrics.far_effects(effects.receiver_delta, effects.far)  # [N, B]
+    assert (far[[0, 1, 2, 5, 6, 7]] == 0).all()
+    assert (far[[3, 4]].mean(axis=1) > 0.1).all()  # without a bridge the far side never learns the other factor
+    out = evaluation.relay_test(system, world, cfg, episodes=16, seed=0, effects=effects)
+    assert out["relays"] == [3, 4] and out["relays_skipped"] is None
+    assert out["relay_tolerance"] == pytest.approx(evaluation.metrics.ROUNDING_TOLERANCE * effects.scale)
+    assert evaluation.relay_test(system, world, cfg, episodes=16, seed=0)["relays"] == [3, 4]  # runs its knock-outs
+
+
+@pytest.mark.parametrize(
+    "world, says",
+    [
+        (GuessWorld(8, [[0, 1, 2, 3], [4, 5, 6, 7]]), "no latent and no agent_rewards"),
+        (SharedRewardGuessWorld(8, [[0, 1, 2, 3], [4, 5, 6, 7]]), "are equal at every step"),
+    ],
+)
+def test_without_a_latent_agents_without_rewards_of_their_own_get_the_skip_reason(world, says):
+    import networkx as nx
+
+    cfg, _ = _groups_world(nx.barbell_graph(4, 0), [[0, 1, 2, 3], [4, 5, 6, 7]])
+    out = evaluation.relay_test(GuessingForwarder(8, 2), world, cfg, episodes=4, seed=0)
+    assert out["relays"] is None and out["relay_stats"] is None and says in out["relays_skipped"]
+    effects = evaluation.knockout_effects(GuessingForwarder(8, 2), world, cfg, episodes=4, seed=0)
+    assert effects.receiver_delta is None and says in effects.receivers_skipped
+    assert effects.delta.shape == (8, 2)  # the knock-outs' fall in return is still measured
+    with pytest.raises(ValueError, match="receivers=True needs each agent's own harm"):
+        evaluation.knockout_effects(GuessingForwarder(8, 2), world, cfg, episodes=4, seed=0, receivers=True)
+
+
+def test_far_effects_of_float32_rounding_flag_no_relay():
+    """Knock-outs that change nothing a far receiver hears still move its error by rounding: tiny deltas that can
+    lean one way in most episodes. Below the tolerance they are no effect, so nobody is flagged."""
+    rng = np.random.default_rng(0)
+    N, B = 8, 64
+    eps = float(np.finfo(np.float32).eps)
+    error = 1.0 + rng.random((B, N))  # receivers' own errors of about 1..2
+    delta = rng.normal(0.0, 8 * eps, (N, B, N)) * error  # rounding: a few eps of each error
+    delta[5] = np.abs(delta[5])  # one agent's rounding leans up in every episode
+    far = np.ones((N, B, N), dtype=bool)
+    far[np.arange(N), :, np.arange(N)] = False
+    assert evaluation.metrics.detect_relays(evaluation.metrics.far_effects(delta, far)) == [5]  # without the tolerance
+    effects = evaluation.KnockoutEffects(np.zeros((N, 2)), delta, far, float(error.mean()))
+    out = evaluation.relay_test(None, SwarmWorld(N), Config(num_agents=N, k_neighbors=3), episodes=B, seed=0,
+                                effects=effects)  # fmt: skip
+    assert out["relays"] == [] and out["relays_skipped"] is None
+    assert all(s["far_effect"] == 0.0 and s["p_adjusted"] == 1.0 for s in out["relay_stats"].values())

@@ -127,6 +127,7 @@ def test_report_has_every_required_key_as_a_finite_number(report):
     assert set(report["knockout_vs_centrality"]["spearman"]) == {"attention_received", "pagerank", "betweenness"}
     assert report["run"]["hub_shuffles"] >= 500 and report["run"]["attention_relay_shuffles"] >= 200
     assert report["run"]["relay_permutations"] >= 999
+    assert 0.0 < report["run"]["relay_tolerance"] < 1e-3  # rounding: sqrt(float32 eps) times the errors' scale
 
 
 def test_report_uses_one_set_of_centrality_names(run_dir, report):
@@ -294,3 +295,16 @@ def test_figures_accept_degenerate_inputs(tmp_path):
     for name in ("vocab.png", "transitions.png", "heatmap.png", "ko.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
     assert not (tmp_path / "training.png").exists()
+
+
+def test_topology_legends_and_titles_name_the_causal_relays_and_the_hubs(tmp_path, monkeypatch):
+    figures: list[matplotlib.figure.Figure] = []
+    plt = plots.pyplot()
+    close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig: (figures.append(fig), close(fig)))
+    pos = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    plots.plot_topology(pos, np.array([[0, 1], [1, 2]]), np.array([0.5, 1.0]), tmp_path / "a.png", hubs=[0], relays=[1])
+    plots.plot_attention_heatmap(np.eye(3), tmp_path / "c.png", hubs=[0], relays=[1])
+    legend = [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]
+    assert legend == ["agent", plots.RELAY_LABEL, plots.HUB_LABEL] and "causal relay" in plots.RELAY_LABEL
+    assert all("causal relay" in fig.axes[0].get_title() for fig in figures)

@@ -27,7 +27,14 @@ works; no public function shares its name with a submodule.
 
 from __future__ import annotations
 
-from gnncomm.metrics.flow import RELAY_PERMUTATIONS, detect_relays, far_effects, heard_directly, relay_statistics
+from gnncomm.metrics.flow import (
+    RELAY_PERMUTATIONS,
+    ROUNDING_TOLERANCE,
+    detect_relays,
+    far_effects,
+    heard_directly,
+    relay_statistics,
+)
 from gnncomm.metrics.graph import (
     ATTENTION_RELAY_SHUFFLES,
     HUB_SHUFFLES,
@@ -89,6 +96,7 @@ __all__ = [
     "symbol_usage",
     "ATTENTION_RELAY_SHUFFLES",
     "RELAY_PERMUTATIONS",
+    "ROUNDING_TOLERANCE",
     "TIE_TOLERANCE",
     "PermutationResult",
     "TemporalResult",

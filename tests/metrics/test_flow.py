@@ -63,3 +63,16 @@ def test_relay_statistics_are_deterministic_given_the_seed_and_check_their_input
         M.relay_statistics(effect, num_permutations=0)
     with pytest.raises(ValueError, match="alpha"):
         M.detect_relays(effect, alpha=1.0)
+
+
+def test_far_effects_within_the_tolerance_are_no_effect_and_a_bad_tolerance_is_refused():
+    delta = np.zeros((3, 2, 3))
+    delta[0, :, 2] = [3e-7, 0.3]  # rounding in episode 0, a real effect in episode 1
+    far = np.zeros((3, 2, 3), dtype=bool)
+    far[0, :, 2] = True
+    assert M.far_effects(delta, far)[0].tolist() == pytest.approx([1e-7, 0.1])
+    assert M.far_effects(delta, far, tolerance=M.ROUNDING_TOLERANCE)[0].tolist() == pytest.approx([0.0, 0.1])
+    assert M.ROUNDING_TOLERANCE == pytest.approx(np.sqrt(np.finfo(np.float32).eps))
+    for bad in (-1e-3, float("nan"), True, "0"):
+        with pytest.raises(ValueError, match="tolerance must be a finite float >= 0"):
+            M.far_effects(delta, far, tolerance=bad)
