@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "gnncomm.agent_files": 4,
     "gnncomm.evaluation": 5,
     "gnncomm.selection": 5,
+    "gnncomm.ppo": 5,
     "gnncomm.report": 6,
     "gnncomm.animation": 6,
     "gnncomm.memory": 6,
