@@ -351,6 +351,12 @@ class SwarmWorld:
         """The cooperative clustering reward ``-dispersion``, ``[B]``."""
         return -self.dispersion(state)
 
+    def agent_rewards(self, state: WorldState) -> Tensor:
+        """Each agent's share of :meth:`reward`, ``[B, N]``: minus its squared distance to the episode centroid over
+        ``S^2`` (their mean is the reward). PPO credits each agent its own."""
+        centred = state.pos - state.pos.mean(dim=1, keepdim=True)
+        return -centred.pow(2).sum(-1) / self.arena_size**2
+
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}(num_agents={self.num_agents}, latent_dim={self.latent_dim}, "

@@ -218,3 +218,14 @@ def test_a_world_import_path_that_does_not_resolve_is_one_line_naming_it():
     ):
         with pytest.raises(ValueError, match=re.escape(says)):
             build_world(Config(world=path))
+
+
+def test_the_swarms_agent_rewards_are_each_agents_share_of_its_reward():
+    world = SwarmWorld(6, latent_dim=2)
+    state = world.reset(4, generator=torch.Generator().manual_seed(0))
+    shares = world.agent_rewards(state)
+    assert shares.shape == (4, 6) and (shares <= 0).all()
+    assert torch.allclose(shares.mean(-1), world.reward(state))
+    far = state._replace(pos=state.pos.clone())
+    far.pos[:, 0] += 100.0  # agent 0 leaves the group: its own share falls
+    assert (world.agent_rewards(far)[:, 0] < world.agent_rewards(state)[:, 0]).all()
