@@ -110,7 +110,8 @@ PPO_COMMON = {
     "lr": 1e-3,
     "warmup_steps": 0,
     "ppo_epochs": 4,
-    "minibatches": 2,
+    "ppo_sequence": 10,  # 10 sequences of 10 steps per environment and iteration
+    "minibatches": 16,  # 64 gradient steps per iteration, 640 sequential replay steps
     "vocab_size": 8,
     "msg_dim": 1,
     **REWARD_ONLY,
