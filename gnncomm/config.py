@@ -352,7 +352,8 @@ class Config:
                 f"ppo_sequence must be 0 or a divisor of timesteps={self.timesteps}, got {self.ppo_sequence}"
             )
         sequences = self.batch_size * (self.timesteps // (self.ppo_sequence or self.timesteps))
-        if not 1 <= self.minibatches <= sequences:
+        _at_least(self, "minibatches", 1)
+        if self.algorithm == "ppo" and self.minibatches > sequences:  # the gradient path ignores it
             raise ValueError(
                 f"minibatches must be in [1, {sequences}] (the sequences of an iteration: batch_size x timesteps / "
                 f"ppo_sequence), got {self.minibatches}"
