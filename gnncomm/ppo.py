@@ -100,16 +100,19 @@ def clipped_surrogate(ratio: Tensor, advantages: Tensor, clip: float) -> Tensor:
     return -torch.minimum(ratio * advantages, ratio.clamp(1.0 - clip, 1.0 + clip) * advantages).mean()
 
 
-def gaussian_log_prob(action: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
+def gaussian_log_prob(action: Tensor, mean: Tensor, log_std: Tensor, mask: Tensor | None = None) -> Tensor:
     """Log-density of ``action [..., A]`` under independent Gaussians ``N(mean, exp(log_std)^2)``, summed over
-    ``A``: ``[...]``."""
+    the ``A`` values where ``mask [..., A]`` is 1 (all without a mask): ``[...]``."""
     z = (action - mean) * torch.exp(-log_std)
-    return (-0.5 * z.pow(2) - log_std - LOG_SQRT_2PI).sum(-1)
+    density = -0.5 * z.pow(2) - log_std - LOG_SQRT_2PI
+    return (density if mask is None else density * mask).sum(-1)
 
 
-def gaussian_entropy(log_std: Tensor) -> Tensor:
-    """Entropy of independent Gaussians with ``log_std [A]``, summed: a 0-d tensor."""
-    return (log_std + 0.5 + LOG_SQRT_2PI).sum()
+def gaussian_entropy(log_std: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Entropy of independent Gaussians with ``log_std [A]``, summed over the values where ``mask [..., A]`` is
+    1: a 0-d tensor without a mask, else ``[...]``."""
+    entropy = log_std + 0.5 + LOG_SQRT_2PI
+    return entropy.sum() if mask is None else (entropy * mask).sum(-1)
 
 
 def symbol_log_prob(logits: Tensor, symbols: Tensor) -> tuple[Tensor, Tensor]:
@@ -248,6 +251,14 @@ class PPO:
         self.batch_size, self.device = batch_size, torch.device(device)
         self.episodes = _Episodes(world, cfg, system, batch_size, self.device)
         self.carry = cfg.episode_length > cfg.timesteps
+        mask = getattr(world, "action_mask", None)
+        self.action_mask = None if mask is None else torch.as_tensor(mask, dtype=torch.float32, device=self.device)
+        """``[N, A]``: which action values move their agent (the world's ``action_mask``); the others are left out
+        of the log-probabilities and the entropy, since no reward can depend on them."""
+
+    def _mask(self, rows: Tensor) -> Tensor | None:
+        """The action mask of agent rows ``b * N + i`` ``[R]``: ``[R, A]``."""
+        return None if self.action_mask is None else self.action_mask[rows % self.cfg.num_agents]
 
     # ------------------------------------------------------------------ one iteration
     def step(self, graph_fn: GraphFn, temperature: Tensor) -> dict[str, Tensor]:
@@ -270,6 +281,7 @@ class PPO:
         obs_noise, gumbel = sample_window_noise(world, cfg, B, generator=gen, device=self.device)
         log_std = system.action_log_std.detach().float()
         eps = torch.randn((T, B * N, system.action_dim), generator=gen, device=gen.device).to(self.device)
+        mask = self._mask(torch.arange(B * N, device=self.device))
         keep_gumbel, keep_symbols = cfg.ppo_messages == "policy", cfg.ppo_messages == "actions"
         obs, latent, edges, symbols, actions, log_prob, values, rewards, dones, first = ([] for _ in range(10))
         signals: dict[str, Tensor] = {}
@@ -290,7 +302,7 @@ class PPO:
             out = step.out
             mean = out.action.float()
             action = mean + noise_t
-            lp = gaussian_log_prob(action, mean, log_std)
+            lp = gaussian_log_prob(action, mean, log_std, mask)
             if keep_symbols:
                 said = out.message.argmax(-1)  # [B*N, M]: the Gumbel-max sample of the logits
                 lp = lp + symbol_log_prob(out.logits, said)[0]
@@ -385,6 +397,7 @@ class PPO:
         agents = AgentState(*(x[chunks.repeat_interleave(N), rows[0]] for x in batch.agents))
         blocks = [(int(c), envs[chunks == c]) for c in chunks.unique().tolist()]  # host syncs, once per replay
         log_std = system.action_log_std.float()
+        mask = self._mask(rows[0])
         log_prob, entropy, values = [], [], []
         recon = world = comm = 0.0
         decode = cfg.recon_weight > 0
@@ -406,8 +419,8 @@ class PPO:
                 out, agents = system(obs, agents, edge_index, None, batch.temperature, lambda m, s=said: s, decode)
             else:
                 out, agents = system(obs, agents, edge_index, batch.gumbel[index], batch.temperature, None, decode)
-            lp = gaussian_log_prob(batch.actions[index], out.action.float(), log_std)
-            ent = gaussian_entropy(log_std).expand_as(lp)
+            lp = gaussian_log_prob(batch.actions[index], out.action.float(), log_std, mask)
+            ent = gaussian_entropy(log_std, mask).expand_as(lp)
             if batch.symbols is not None:
                 lp_symbols, ent_symbols = symbol_log_prob(out.logits, batch.symbols[index])
                 lp, ent = lp + lp_symbols, ent + ent_symbols

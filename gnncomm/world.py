@@ -37,6 +37,10 @@ class World(Protocol):
     Optional members, used where present:
 
     * ``action_dim`` (int): the size of one agent's action (2 if absent);
+    * ``action_mask`` (``[N, action_dim]``): 1 where an action value moves its agent; PPO leaves the others out of
+      its log-probabilities (an immovable speaker's actions are noise);
+    * ``agent_rewards(state) -> [B, N]``: each agent's own reward of the step; PPO credits each agent its own, and
+      the causal relay test of a world without a latent measures harm with it;
     * ``agent_rewards(state) -> [B, N]``: each agent's own reward of the step that led to ``state`` (VMAS); PPO
       credits each agent its own, and without a latent the relay test measures harm by the fall of an agent's own
       return;

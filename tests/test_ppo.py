@@ -14,7 +14,7 @@ import torch
 from gnncomm.cli import main
 from gnncomm.config import Config
 from gnncomm.interventions import silence
-from gnncomm.ppo import clipped_surrogate, episodes_subgraph, gae, gaussian_log_prob
+from gnncomm.ppo import clipped_surrogate, episodes_subgraph, gae, gaussian_entropy, gaussian_log_prob
 from gnncomm.rollout import evaluate_rollout
 from gnncomm.trainer import Trainer
 
@@ -126,6 +126,14 @@ def test_the_gaussian_log_density_matches_torch_distributions():
     mean, action, log_std = torch.randn(5, 2), torch.randn(5, 2), torch.tensor([-0.3, 0.2])
     expected = torch.distributions.Normal(mean, log_std.exp()).log_prob(action).sum(-1)
     assert torch.allclose(gaussian_log_prob(action, mean, log_std), expected, atol=1e-6)
+
+
+def test_masked_action_values_add_nothing_to_the_log_probability_or_the_entropy():
+    mean, action, log_std = torch.zeros(3, 2), torch.tensor([[0.1, 5.0]] * 3), torch.tensor([0.0, -1.0])
+    mask = torch.tensor([[1.0, 0.0]] * 3)
+    only_first = torch.distributions.Normal(0.0, 1.0).log_prob(torch.tensor(0.1))
+    assert torch.allclose(gaussian_log_prob(action, mean, log_std, mask), only_first.expand(3))
+    assert torch.allclose(gaussian_entropy(log_std, mask), torch.distributions.Normal(0.0, 1.0).entropy().expand(3))
 
 
 def test_a_minibatch_subgraph_keeps_whole_environments_and_renumbers_them():

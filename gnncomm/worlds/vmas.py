@@ -149,6 +149,12 @@ class VmasWorld:
         self.comm_sizes = [probe.get_agent_action_size(a) - a.action_size for a in agents]
         self.u_range = torch.stack([a.action.u_range_tensor.float().cpu() for a in agents])  # [N, action]
         self.action_dim = max(self.action_sizes)
+        self.action_mask = torch.zeros(self.num_agents, self.action_dim)
+        """``[N, action_dim]``: 1 where an action value moves its agent (0 for an immovable agent such as the
+        speaker, and for the padding of agents with fewer action values), so PPO does not credit noise."""
+        for i, agent in enumerate(agents):
+            if agent.movable:
+                self.action_mask[i, : self.action_sizes[i]] = 1.0
         self.latent_dim = 0
         self.task = GOAL_TASKS[self.scenario]() if self.scenario in GOAL_TASKS else None
 

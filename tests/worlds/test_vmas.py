@@ -231,3 +231,8 @@ def test_a_detached_state_still_holds_its_environments():
     assert int(other.slot[0]) != int(state.slot[0])
     moved = world.step(state, torch.ones(12, 2))  # still its own environments
     assert not torch.equal(moved.pos, other.pos)
+
+
+def test_an_immovable_speakers_actions_are_masked_out():
+    assert VmasWorld("simple_speaker_listener").action_mask.tolist() == [[0.0, 0.0], [1.0, 1.0]]
+    assert VmasWorld("navigation", 3).action_mask.all()
