@@ -243,7 +243,7 @@ class Trainer:
                 self.rt.autocast,
                 self.local_batch,
                 self.rt.device,
-            )  # fmt: skip
+            )
             if cfg.algorithm == "ppo"
             else None
         )
