@@ -26,6 +26,7 @@ works; no public function shares its name with a submodule.
 from __future__ import annotations
 
 from gnncomm.metrics.graph import (
+    HUB_LATTICE,
     HUB_SHUFFLES,
     RELAY_SHUFFLES,
     attention_graph,
@@ -33,6 +34,7 @@ from gnncomm.metrics.graph import (
     detect_hubs,
     detect_relays,
     hub_statistics,
+    pair_hub_statistics,
     relay_statistics,
 )
 from gnncomm.metrics.language import (
@@ -76,6 +78,7 @@ from gnncomm.metrics.stats import (
 )
 
 __all__ = [
+    "HUB_LATTICE",
     "HUB_SHUFFLES",
     "HUB_WEIGHT",
     "attention_concentration",
@@ -103,6 +106,7 @@ __all__ = [
     "mutual_information_statistic",
     "mutual_information_test",
     "p_value",
+    "pair_hub_statistics",
     "permutation_test",
     "posdis",
     "quantile_bins",
