@@ -13,7 +13,7 @@ import dataclasses
 import json
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,25 +26,33 @@ from gnncomm.agents import CommSystem
 from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from gnncomm.config import Config
 from gnncomm.interventions import knockout, shuffle_episodes, silence
+from gnncomm.metrics.live import symbol_usage
 from gnncomm.rollout import (
     EVAL_SEED_OFFSET,
+    StepResult,
     Trace,
     capped_episodes,
-    evaluate_rollout,
+    make_graph_fn,
     no_actions,
     random_actions,
+    rollout,
+    rollout_step,
+    sample_episode,
 )
 from gnncomm.world import World, build_world, check_world, message_share
 
 __all__ = [
     "ALPHA",
     "RELAY_MAX_AGENTS",
+    "AttentionTally",
     "ConfigFileWarning",
     "LoadedRun",
     "attention_matrix",
     "attention_structure",
     "communication_ablation",
     "episode_world_error",
+    "evaluate_episodes",
+    "evaluation_chunk",
     "knockout_errors",
     "knockout_vs_centrality",
     "load_run",
@@ -149,6 +157,179 @@ def end_of_run_episodes(cfg: Config) -> int:
     return capped_episodes(cfg.eval_episodes, cfg.num_agents, floor=4)
 
 
+def evaluation_chunk(cfg: Config, batch_size: int | None = None) -> int:
+    """Episodes that an evaluation rollout (:func:`evaluate_episodes`) runs at once: those of one training batch
+    (``batch_size``, by default ``cfg.batch_size``; a DDP rank's share where it trains), and at least 2, since the
+    shuffled condition swaps messages between episodes.
+
+    A greedy rollout under ``no_grad`` keeps one step's tensors at a time, a training step every step's (or, with
+    ``recompute_steps``, every step's inputs and one step with its backward pass), so a chunk costs less than the
+    training step it follows: measured in live tensor bytes, 13.5 kB per agent against 31 kB (recomputed, N =
+    100,000) to 91 kB (N = 2,000 to 10,000); 2 episodes at ``batch_size=1`` stay below too
+    (``tests/test_evaluation.py``).
+
+    >>> evaluation_chunk(Config(num_agents=10, batch_size=32)), evaluation_chunk(Config(batch_size=1))
+    (32, 2)
+    """
+    return max(2, batch_size or cfg.batch_size)
+
+
+StepHook = Callable[[int, int, StepResult], None]
+"""``(t, first_episode, step)``: called after every step of :func:`evaluate_episodes` with the step's index, the
+index of the chunk's first episode and its :class:`~gnncomm.rollout.StepResult` (``[b * N]`` rows for the chunk's
+``b`` episodes), which is freed once the hook returns."""
+
+
+@torch.no_grad()
+def evaluate_episodes(
+    system: CommSystem,
+    world: World,
+    cfg: Config,
+    *,
+    episodes: int,
+    seed: int,
+    device: str | torch.device = "cpu",
+    intervene: Any = None,
+    act: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
+    topology: tuple[str, int] | None = None,
+    chunk: int | None = None,
+    on_step: StepHook | None = None,
+) -> dict[str, float]:
+    """The logs of :func:`~gnncomm.rollout.evaluate_rollout` over ``episodes`` greedy episodes, run ``chunk`` at a
+    time so that memory holds one chunk's step, never a trace.
+
+    The episodes are drawn from one generator seeded with ``seed``, chunk after chunk (with one chunk, exactly
+    those of :func:`~gnncomm.rollout.evaluate_rollout`), so the same ``seed`` and ``chunk`` give the same episodes
+    in every condition. The logs are means over all the episodes (each chunk weighted by its episodes), and the
+    vocabulary usage, entropy and effective size come from the symbol counts of every chunk together, as they
+    would from one rollout. ``act`` sees the actions of every episode at once (the chunk's rows, zeros
+    elsewhere), so a seeded random ``act`` gives each episode its own actions whatever the chunk.
+
+    Args:
+        intervene: a message intervention; one made for this call (a shuffle draws a derangement per step and
+            chunk, within the chunk's episodes).
+        chunk (int, optional): episodes per rollout; :func:`evaluation_chunk` if ``None``.
+        on_step (optional): a :data:`StepHook`, to keep what a diagnostic needs from each step.
+    """
+    chunk = chunk or evaluation_chunk(cfg)
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
+    was_training = system.training
+    system.eval()
+    if cfg.episode_length != cfg.timesteps:  # whole episodes, not one backprop window
+        cfg = dataclasses.replace(cfg, timesteps=cfg.episode_length)
+    N = cfg.num_agents
+    name, k = topology or cfg.topology_at(cfg.steps)
+    generator = torch.Generator().manual_seed(seed)
+    sums: dict[str, float] = {}
+    counts: list[torch.Tensor] = []
+    try:
+        for first in range(0, episodes, chunk):
+            b = min(chunk, episodes - first)
+            episode = sample_episode(world, cfg, b, generator=generator, device=device, training=False)
+            graph_fn = make_graph_fn(name, k, N, b, device=device, seed=cfg.seed, edges=cfg.custom_edges)
+            steps = iter(range(cfg.timesteps))
+
+            def step_fn(*args: Any, first: int = first, steps: Any = steps) -> StepResult:
+                result = rollout_step(*args)
+                counts.append(result.terms.greedy_counts)
+                if on_step is not None:
+                    on_step(next(steps), first, result)
+                return result
+
+            chunk_act = None if act is None else _rows_of(act, first * N, episodes * N)
+            logs = rollout(system, world, episode, graph_fn, cfg, 1.0, intervene, False, chunk_act, step_fn)[1]
+            for key, value in logs.items():
+                sums[key] = sums.get(key, 0.0) + float(value) * b
+            del episode, logs
+    finally:
+        system.train(was_training)
+    out = {key: value / episodes for key, value in sums.items()}
+    usage = symbol_usage(torch.stack(counts).sum(0))
+    out.update(
+        vocab_usage=float(usage["usage"]),
+        entropy_bits=float(usage["entropy_bits"]),
+        effective_vocab=float(usage["effective"]),
+    )
+    return out
+
+
+def _rows_of(
+    act: Callable[[torch.Tensor, int], torch.Tensor], start: int, total: int
+) -> Callable[[torch.Tensor, int], torch.Tensor]:
+    """``act`` applied to all ``total`` rows of actions, of which a chunk's are ``start:start + len(action)``."""
+
+    def chunk_act(action: torch.Tensor, t: int) -> torch.Tensor:
+        full = action.new_zeros(total, *action.shape[1:])
+        full[start : start + action.size(0)] = action
+        return act(full, t)[start : start + action.size(0)]
+
+    return chunk_act
+
+
+class AttentionTally:
+    """Attention of every ``speaker -> listener`` observation, by agent id, gathered step by step: what the hub
+    test and the attention graph need from a rollout, without its trace (:data:`StepHook` ``add_step``).
+
+    >>> tally = AttentionTally(2)
+    >>> tally.add(torch.tensor([[0, 1, 2, 3], [1, 0, 3, 2]]), torch.tensor([1.0, 0.5, 0.0, 0.5]))
+    >>> speakers, listeners, weight, count = tally.pairs()
+    >>> speakers.tolist(), listeners.tolist(), weight.tolist(), count.tolist()
+    ([0, 1], [1, 0], [0.5, 0.5], [2, 2])
+    """
+
+    def __init__(self, num_agents: int) -> None:
+        if isinstance(num_agents, bool) or not isinstance(num_agents, int) or num_agents < 1:
+            raise ValueError(f"num_agents must be an int >= 1, got {num_agents!r}")
+        self.num_agents = num_agents
+        self._keys: list[np.ndarray] = []
+        self._weights: list[np.ndarray] = []
+
+    def add(self, edge_index: torch.Tensor, alpha: torch.Tensor) -> None:
+        """One step's ``edge_index [2, E]`` (node ``n`` is agent ``n % num_agents``) and attention ``[E]`` or
+        ``[E, H]`` (averaged over heads); self-loops are left out, as :func:`gnncomm.metrics.attention_graph` does."""
+        N = self.num_agents
+        ids = (edge_index.detach().cpu() % N).numpy()
+        weight = (alpha.detach().float().mean(-1) if alpha.dim() == 2 else alpha.detach().float()).cpu().numpy()
+        keep = ids[0] != ids[1]
+        self._keys.append(ids[0, keep] * N + ids[1, keep])  # [E'] int64: speaker * N + listener
+        self._weights.append(weight[keep])
+
+    def add_step(self, t: int, first: int, step: StepResult) -> None:
+        """:meth:`add` as a :data:`StepHook`."""
+        self.add(step.edge_index, step.out.alpha)
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(speakers, listeners, weight, count)`` per distinct pair ``[P]``, sorted by speaker then listener:
+        ``weight`` is the mean attention over the ``count`` observations of the pair."""
+        keys = np.concatenate(self._keys) if self._keys else np.zeros(0, dtype=np.int64)
+        weights = np.concatenate(self._weights).astype(np.float64) if self._weights else np.zeros(0)
+        unique, inverse, count = np.unique(keys, return_inverse=True, return_counts=True)
+        sums = np.bincount(inverse.reshape(-1), weights=weights, minlength=unique.size)
+        return unique // self.num_agents, unique % self.num_agents, sums / np.maximum(count, 1), count
+
+    def graph(self) -> nx.DiGraph:
+        """The attention graph of :func:`gnncomm.metrics.attention_graph`: one node per agent, an edge per pair."""
+        speakers, listeners, weight, count = self.pairs()
+        graph = nx.DiGraph()
+        graph.add_nodes_from(range(self.num_agents))
+        graph.add_edges_from(
+            (u, v, {"weight": w, "count": c})
+            for u, v, w, c in zip(speakers.tolist(), listeners.tolist(), weight.tolist(), count.tolist())
+        )
+        return graph
+
+    @classmethod
+    def of_trace(cls, trace: Trace, num_agents: int) -> AttentionTally:
+        """The tally of every step of a recorded rollout."""
+        tally = cls(num_agents)
+        for edge_index, out in zip(trace.edge_index, trace.outputs):
+            tally.add(edge_index, out.alpha)
+        return tally
+
+
 def communication_ablation(
     system: CommSystem,
     world: World,
@@ -158,6 +339,8 @@ def communication_ablation(
     seed: int | None = None,
     device: str | torch.device = "cpu",
     knockouts: bool = False,
+    chunk: int | None = None,
+    on_real_step: StepHook | None = None,
 ) -> dict[str, Any]:
     """World-estimation error (MSE at the last step) with real, silenced and shuffled messages, and the
     cooperative reward with trained, switched-off and random actions, all on the same held-out episodes.
@@ -176,6 +359,10 @@ def communication_ablation(
         seed (int, optional): seed of the episodes; ``cfg.seed + EVAL_SEED_OFFSET`` if ``None``.
         knockouts (bool): also silence each agent in turn: ``knockout_delta[a]`` is the increase in
             world error when agent ``a`` says nothing (its causal importance). (default: ``False``)
+        chunk (int, optional): episodes per rollout (:func:`evaluate_episodes`); :func:`evaluation_chunk` if
+            ``None``. Memory holds one chunk's step at a time.
+        on_real_step (optional): a :data:`StepHook` called on every step of the unmodified rollout, e.g.
+            :meth:`AttentionTally.add_step`, so that the hub test needs no rollout of its own.
 
     Returns:
         dict: ``world_mse``, ``world_mse_silent``, ``world_mse_shuffled``, ``world_mse_ratio`` (real /
@@ -188,12 +375,13 @@ def communication_ablation(
     episodes = episodes or cfg.eval_episodes
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
 
-    def run(intervene: Any = None, act: Any = None) -> dict[str, float]:
-        return evaluate_rollout(
-            system, world, cfg, episodes=episodes, seed=seed, device=device, intervene=intervene, act=act
-        )[0]
+    def run(intervene: Any = None, act: Any = None, on_step: StepHook | None = None) -> dict[str, float]:
+        return evaluate_episodes(
+            system, world, cfg, episodes=episodes, seed=seed, device=device, intervene=intervene, act=act,
+            chunk=chunk, on_step=on_step,
+        )  # fmt: skip
 
-    real = run(None)
+    real = run(None, on_step=on_real_step)
     silent = run(silence())
     shuffled = run(shuffle_episodes(cfg.num_agents, generator=torch.Generator().manual_seed(seed + 1)))
     length = cfg.episode_length
@@ -287,25 +475,30 @@ def knockout_errors(
     seed: int,
     device: str | torch.device = "cpu",
     real_error: np.ndarray | None = None,
+    chunk: int | None = None,
 ) -> np.ndarray:
     """Per agent, the increase of the world error when it alone is silenced: mean and standard error ``[N, 2]``.
 
     The increase is paired over the same ``episodes`` (drawn from ``seed``), so its standard error over
-    episodes measures the knock-out effect, not the spread of the episodes.
+    episodes measures the knock-out effect, not the spread of the episodes. Each rollout runs ``chunk`` episodes
+    at a time (:func:`evaluate_episodes`) and keeps only each episode's error, never a trace.
 
     Args:
         real_error: :func:`episode_world_error` of the unmodified rollout on the same episodes; computed if
             ``None``.
+        chunk (int, optional): episodes per rollout; :func:`evaluation_chunk` if ``None``.
     """
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 2:
         raise ValueError(f"episodes must be an int >= 2 (a standard error needs two), got {episodes!r}")
     N = cfg.num_agents
 
     def error(intervene: Any) -> np.ndarray:
-        _, trace = evaluate_rollout(
-            system, world, cfg, episodes=episodes, seed=seed, device=device, intervene=intervene, record=True
-        )
-        return episode_world_error(trace, N)
+        per_episode = _EpisodeError(episodes, N, cfg.episode_length)
+        evaluate_episodes(
+            system, world, cfg, episodes=episodes, seed=seed, device=device, intervene=intervene, chunk=chunk,
+            on_step=per_episode,
+        )  # fmt: skip
+        return per_episode.error
 
     real_error = error(None) if real_error is None else np.asarray(real_error)
     out = np.zeros((N, 2))
@@ -315,13 +508,47 @@ def knockout_errors(
     return out
 
 
+class _EpisodeError:
+    """A :data:`StepHook` that keeps :func:`episode_world_error` of each episode ``[B]`` and nothing else."""
+
+    def __init__(self, episodes: int, num_agents: int, steps: int) -> None:
+        self.num_agents, self.last = num_agents, steps - 1
+        self.world = np.zeros(episodes)
+        self.returns = np.zeros(episodes)
+        self.has_latent = True
+
+    def __call__(self, t: int, first: int, step: StepResult) -> None:
+        rows = slice(first, first + step.terms.env_reward.numel())
+        self.returns[rows] += step.terms.env_reward.float().cpu().numpy()
+        if t == self.last:
+            latent = step.state.latent
+            self.has_latent = latent.size(-1) > 0
+            if self.has_latent:
+                pred = step.out.world_pred.float()  # [b*N, L]
+                target = latent.float().repeat_interleave(self.num_agents, dim=0)  # [b*N, L]
+                error = (pred - target).pow(2).view(-1, self.num_agents * latent.size(-1)).mean(-1)
+                self.world[rows] = error.cpu().numpy()
+
+    @property
+    def error(self) -> np.ndarray:
+        return self.world if self.has_latent else -self.returns
+
+
 HUB_PERMUTATION_MAX = 2000
-"""Largest hub null that is shuffled; above it (Holm over more than ~100 agents) the null's exact moments are used
-(:func:`gnncomm.metrics.hub_statistics` with ``method="normal"``)."""
+"""Largest hub null that is shuffled; above it (Holm over more than ~100 agents) the null's tail is computed
+exactly instead (:func:`gnncomm.metrics.hub_statistics` with ``method="exact"``)."""
+HUB_LARGE_METHOD = "exact"
+"""The hub null used above :data:`HUB_PERMUTATION_MAX` shuffles. The normal approximation it replaced flagged hubs
+in random attention at N = 100,000 (``benchmarks/hub_null.py``)."""
 
 
 def attention_structure(
-    trace: Trace, cfg: Config, *, seed: int = 0, num_shuffles: int | None = None, with_centrality: bool = True
+    trace: Trace | AttentionTally,
+    cfg: Config,
+    *,
+    seed: int = 0,
+    num_shuffles: int | None = None,
+    with_centrality: bool = True,
 ) -> dict[str, Any]:
     """Attention aggregated by agent id over every step and episode of ``trace``, and who stands out.
 
@@ -331,33 +558,36 @@ def attention_structure(
     against the degree-preserving weight shuffle.
 
     Args:
-        trace: a recorded :func:`~gnncomm.rollout.evaluate_rollout`.
+        trace: a recorded :func:`~gnncomm.rollout.evaluate_rollout`, or the :class:`AttentionTally` of one
+            (which is all the hub test and the graph need).
         seed (int): seed of the shuffles. (default: ``0``)
         num_shuffles (int, optional): size of both nulls; ``None`` takes the defaults of
             :func:`gnncomm.metrics.detect_hubs` and :func:`~gnncomm.metrics.detect_relays` (enough to
             reach :data:`ALPHA` after the correction). (default: ``None``)
         with_centrality (bool): also compute every centrality (pagerank, betweenness); the hubs and relays
-            do not need them. (default: ``True``)
+            do not need them. Without them and above :data:`RELAY_MAX_AGENTS` agents the networkx graph
+            (millions of edges at N = 100,000) is not built either: ``graph`` is ``None``. (default: ``True``)
 
     Returns:
-        dict: ``graph`` (networkx.DiGraph), ``centrality``, ``hubs``, ``hub_stats``, ``relays``,
-        ``relay_stats``, and ``hub_shuffles`` / ``relay_shuffles`` (the null sizes used). With more than
-        :data:`RELAY_MAX_AGENTS` agents the relay null is too slow and is skipped: ``relays``,
+        dict: ``graph`` (networkx.DiGraph), ``centrality``, ``hubs``, ``hub_stats``, ``hub_null`` (the method of
+        :func:`~gnncomm.metrics.hub_statistics`), ``relays``, ``relay_stats``, and ``hub_shuffles`` /
+        ``relay_shuffles`` (the null sizes used; ``hub_shuffles`` is ``None`` when nothing was shuffled). With
+        more than :data:`RELAY_MAX_AGENTS` agents the relay null is too slow and is skipped: ``relays``,
         ``relay_stats`` and ``relay_shuffles`` are ``None`` and ``relays_skipped`` says why.
     """
     N = cfg.num_agents
-    edge_index = torch.cat(trace.edge_index, dim=1).cpu()
-    alpha = torch.cat([o.alpha.float().mean(-1) for o in trace.outputs]).cpu()
-    num_nodes = trace.obs[0].size(0)  # B * N
-    graph = metrics.attention_graph(edge_index, alpha, num_nodes, node_ids=torch.arange(num_nodes) % N)
-    tests = max(graph.number_of_nodes(), 1)
+    tally = trace if isinstance(trace, AttentionTally) else AttentionTally.of_trace(trace, N)
+    speakers, _, weight, _ = tally.pairs()
     hub_shuffles = (
-        num_shuffles if num_shuffles is not None else max(metrics.HUB_SHUFFLES, metrics.min_permutations(tests, ALPHA))
+        num_shuffles if num_shuffles is not None else max(metrics.HUB_SHUFFLES, metrics.min_permutations(N, ALPHA))
     )
-    method = "permutation" if hub_shuffles <= HUB_PERMUTATION_MAX else "normal"
-    hub_stats = metrics.hub_statistics(graph, num_shuffles=hub_shuffles, seed=seed, method=method)
-    if method == "normal":
-        hub_shuffles = None  # the null's exact moments: nothing was shuffled
+    method = "permutation" if hub_shuffles <= HUB_PERMUTATION_MAX else HUB_LARGE_METHOD
+    hub_stats = metrics.pair_hub_statistics(speakers, weight, N, num_shuffles=hub_shuffles, seed=seed, method=method)
+    del speakers, weight
+    if method != "permutation":
+        hub_shuffles = None  # the null's tail: nothing was shuffled
+    graph = tally.graph() if with_centrality or N <= RELAY_MAX_AGENTS else None
+    tests = N
     out: dict[str, Any] = {
         "graph": graph,
         "centrality": metrics.centrality(graph) if with_centrality else None,

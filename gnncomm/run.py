@@ -14,10 +14,16 @@ from gnncomm.agent_files import write_agent_files
 from gnncomm.animation import animate
 from gnncomm.checkpoint import atomic_write_text
 from gnncomm.config import Config
-from gnncomm.evaluation import attention_structure, communication_ablation, end_of_run_episodes
+from gnncomm.evaluation import (
+    AttentionTally,
+    attention_structure,
+    communication_ablation,
+    end_of_run_episodes,
+    evaluation_chunk,
+)
 from gnncomm.plots import plot_training
 from gnncomm.report import plot_episode_topology
-from gnncomm.rollout import EVAL_SEED_OFFSET, evaluate_rollout
+from gnncomm.rollout import EVAL_SEED_OFFSET, StepResult, Trace
 from gnncomm.runfolder import RunLock, claim_run_dir
 from gnncomm.trainer import Trainer, TrainResult
 from gnncomm.world import World
@@ -94,26 +100,35 @@ def _write_outputs(trainer: Trainer, result: TrainResult, evaluate: bool) -> Non
     plot_training(result.history, run_dir / "training_progress.png")
     if evaluate:
         device = trainer.rt.device
-        # Bounded cost for large populations: at most EVAL_AGENT_BUDGET agents per evaluation rollout (the number of
-        # episodes used is written into ablation.json). `gnncomm evaluate` takes --episodes for more.
-        # One set of numbers: the hubs and relays come from the ablation's own held-out episodes, with the
-        # seed `gnncomm evaluate` uses, so ablation.json, topology.png and report.md agree.
+        # Bounded cost for large populations: at most EVAL_AGENT_BUDGET agents per evaluation (the number of
+        # episodes used is written into ablation.json), run a training batch's episodes at a time (at least 2), so
+        # that it never needs more memory than the training step (under DDP: than one process stepping the whole
+        # batch; `gnncomm evaluate` chunks the same way, so its numbers agree). --episodes there takes more.
+        # One set of numbers: the hubs and relays come from the ablation's own held-out episodes (its unmodified
+        # rollout, tallied step by step instead of recorded), with the seed `gnncomm evaluate` uses, so
+        # ablation.json, topology.png and report.md agree.
         episodes = end_of_run_episodes(cfg)
         seed = cfg.seed + EVAL_SEED_OFFSET
-        _, trace = evaluate_rollout(
-            system, trainer.world, cfg, episodes=episodes, seed=seed, device=device, record=True
-        )
-        structure = attention_structure(trace, cfg, seed=seed, with_centrality=False)
+        tally, snapshot = AttentionTally(cfg.num_agents), _LastStepOfFirstEpisode(cfg)
+
+        def on_real_step(t: int, first: int, step: StepResult) -> None:
+            tally.add_step(t, first, step)
+            snapshot(t, first, step)
+
+        ablation = communication_ablation(
+            system, trainer.world, cfg, device=device, episodes=episodes, seed=seed,
+            chunk=evaluation_chunk(cfg), on_real_step=on_real_step,
+        )  # fmt: skip
+        structure = attention_structure(tally, cfg, seed=seed, with_centrality=False)
+        del tally
         plot_episode_topology(
-            trace,
+            snapshot.trace,
             cfg,
             run_dir / "topology.png",
             hubs=structure["hubs"],
             relays=structure["relays"] or [],
             episodes=episodes,
         )
-        del trace
-        ablation = communication_ablation(system, trainer.world, cfg, device=device, episodes=episodes, seed=seed)
         if structure.get("relays_skipped"):
             ablation["relays_skipped"] = structure["relays_skipped"]
         ablation.update(
@@ -124,3 +139,25 @@ def _write_outputs(trainer: Trainer, result: TrainResult, evaluate: bool) -> Non
         result.ablation = ablation
         if cfg.num_agents <= ANIMATE_MAX_AGENTS:
             animate(run_dir, run_dir / "episode.gif", device=str(device), world=trainer.world)
+
+
+class _LastStepOfFirstEpisode:
+    """A step hook keeping what ``topology.png`` draws, the first episode at the last step, as a one-step
+    :class:`~gnncomm.rollout.Trace` (copies: the chunk's step is freed)."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.num_agents, self.last = cfg.num_agents, cfg.episode_length - 1
+        self.trace: Trace | None = None
+        self._before: Any = None  # episode 0's state before the step (its positions built the step's graph)
+
+    def __call__(self, t: int, first: int, step: StepResult) -> None:
+        if first != 0:
+            return
+        N = self.num_agents
+        after = type(step.state)(*(x[:1].clone() for x in step.state))
+        if t == self.last:
+            keep = step.edge_index[1] < N  # edges into episode 0's listeners
+            out = type(step.out)(*(x[:N].clone() for x in step.out[:-1]), step.out.alpha[keep].clone())
+            state = self._before if self._before is not None else after  # one-step episodes: where they end
+            self.trace = Trace([out], [step.edge_index[:, keep].clone()], [state], [step.obs[:N].clone()])
+        self._before = after

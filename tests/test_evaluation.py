@@ -317,8 +317,12 @@ def test_ablation_compares_trained_idle_and_random_actions_on_identical_episodes
     system.action_head = CentroidHead(world)
     ablation = evaluation.communication_ablation(system, world, cfg, episodes=32, seed=3)
     first = [s for s in world.seen if s is not None][:: cfg.timesteps]  # the first state of every rollout
-    assert len(first) == 5  # real, silenced, shuffled, no actions, random actions
-    assert all(torch.equal(f.pos, first[0].pos) and torch.equal(f.latent, first[0].latent) for f in first)
+    chunks = 32 // evaluation.evaluation_chunk(cfg)  # each condition runs its episodes a training batch at a time
+    assert chunks == 4
+    assert len(first) == 5 * chunks  # real, silenced, shuffled, no actions, random actions
+    assert not torch.equal(first[0].pos, first[1].pos)  # the chunks hold different episodes...
+    for f, same in zip(first, first[:chunks] * 5):  # ...and every condition the same ones
+        assert torch.equal(f.pos, same.pos) and torch.equal(f.latent, same.latent)
     assert ablation["dispersion"] < ablation["dispersion_no_actions"]
     assert ablation["dispersion"] < ablation["dispersion_random_actions"]
     assert ablation["dispersion_ratio"] == pytest.approx(ablation["dispersion"] / ablation["dispersion_no_actions"])
@@ -349,3 +353,38 @@ def test_a_config_json_that_matches_the_checkpoint_loads_without_a_word(run_copy
     with warnings.catch_warnings():
         warnings.simplefilter("error", evaluation.ConfigFileWarning)
         evaluation.load_run(run_copy)
+
+
+# --------------------------------------------------------------------------- memory of the evaluation (issue 24)
+def _evaluation_and_training_bytes(tmp_path: Path, **overrides) -> tuple[int, int, int]:
+    """Live tensor bytes at the peak of: a training step (after a first one made the gradients and moments), the
+    end-of-run evaluation's rollouts (with the hub tally) and one live probe, at N = 2,000 and batch_size=1."""
+    from gnncomm.memory import LiveTensorBytes
+    from gnncomm.trainer import Trainer
+
+    cfg = Config(num_agents=2000, batch_size=1, steps=2, eval_episodes=64, threads=1, **overrides)
+    trainer = Trainer(cfg, tmp_path / "run")
+    trainer.loss_module.set_topology(*cfg.topology_at(0), trainer.local_batch, trainer.rt.device)
+    temperature = torch.tensor(1.0)
+    trainer.train_step(trainer.next_episode(), temperature)
+    with LiveTensorBytes() as train:
+        trainer.train_step(trainer.next_episode(), temperature)
+    tally = evaluation.AttentionTally(cfg.num_agents)
+    with LiveTensorBytes() as end_of_run:
+        episodes = evaluation.end_of_run_episodes(cfg)
+        evaluation.communication_ablation(
+            trainer.system, trainer.world, cfg, episodes=episodes, seed=1, on_real_step=tally.add_step
+        )
+    with LiveTensorBytes() as probe:
+        trainer.probe()
+    trainer.close()
+    assert episodes == 4 and evaluation.evaluation_chunk(cfg) == 2
+    return train.peak, end_of_run.peak, probe.peak
+
+
+def test_the_evaluation_and_the_live_probe_hold_fewer_tensor_bytes_than_the_training_step_at_2000_agents(tmp_path):
+    # recomputed steps: the training step's smallest peak, about 2.3 times one greedy step's; 4 episodes at once
+    # (the evaluation before issue 24) would hold 1.7 times the training step
+    train, end_of_run, probe = _evaluation_and_training_bytes(tmp_path, recompute_steps="true")
+    assert 0 < end_of_run < train
+    assert 0 < probe < train
