@@ -29,6 +29,7 @@ from gnncomm.interventions import knockout, shuffle_episodes, silence
 from gnncomm.metrics.live import symbol_usage
 from gnncomm.rollout import (
     EVAL_SEED_OFFSET,
+    Episode,
     StepResult,
     Trace,
     capped_episodes,
@@ -39,7 +40,7 @@ from gnncomm.rollout import (
     rollout_step,
     sample_episode,
 )
-from gnncomm.world import World, build_world, check_world, message_share
+from gnncomm.world import SwarmWorld, World, build_world, check_world, message_share
 
 __all__ = [
     "ALPHA",
@@ -198,12 +199,14 @@ def evaluate_episodes(
     """The logs of :func:`~gnncomm.rollout.evaluate_rollout` over ``episodes`` greedy episodes, run ``chunk`` at a
     time so that memory holds one chunk's step, never a trace.
 
-    The episodes are drawn from one generator seeded with ``seed``, chunk after chunk (with one chunk, exactly
-    those of :func:`~gnncomm.rollout.evaluate_rollout`), so the same ``seed`` and ``chunk`` give the same episodes
-    in every condition. The logs are means over all the episodes (each chunk weighted by its episodes), and the
-    vocabulary usage, entropy and effective size come from the symbol counts of every chunk together, as they
-    would from one rollout. ``act`` sees the actions of every episode at once (the chunk's rows, zeros
-    elsewhere), so a seeded random ``act`` gives each episode its own actions whatever the chunk.
+    The episodes are those of :func:`~gnncomm.rollout.evaluate_rollout` with the same ``seed``, drawn at once
+    (their initial states and noise are small) and cut into chunks, so that every condition and every chunk size
+    sees the same worlds; only the shuffled condition depends on the chunk, since it swaps messages between the
+    episodes of a chunk. A world other than :class:`~gnncomm.world.SwarmWorld` (a simulator's batch, VMAS) runs
+    its episodes at once: its state cannot be cut. The logs are means over all the episodes (each chunk weighted
+    by its episodes), and the vocabulary usage, entropy and effective size come from the symbol counts of every
+    chunk together, as they would from one rollout. ``act`` sees the actions of every episode at once (the chunk's
+    rows, zeros elsewhere), so a seeded random ``act`` gives each episode its own actions whatever the chunk.
 
     Args:
         intervene: a message intervention; one made for this call (a shuffle draws a derangement per step and
@@ -223,12 +226,16 @@ def evaluate_episodes(
     N = cfg.num_agents
     name, k = topology or cfg.topology_at(cfg.steps)
     generator = torch.Generator().manual_seed(seed)
+    everything = sample_episode(world, cfg, episodes, generator=generator, device=device, training=False)
+    if not isinstance(world, SwarmWorld):  # a simulator's state (VMAS) is one batch: it cannot be cut into chunks
+        chunk = episodes
     sums: dict[str, float] = {}
     counts: list[torch.Tensor] = []
     try:
         for first in range(0, episodes, chunk):
             b = min(chunk, episodes - first)
-            episode = sample_episode(world, cfg, b, generator=generator, device=device, training=False)
+            state = type(everything.state)(*(x.narrow(0, first, b) for x in everything.state))  # every field [B, ...]
+            episode = Episode(state, everything.obs_noise.narrow(1, first, b), None)
             graph_fn = make_graph_fn(name, k, N, b, device=device, seed=cfg.seed, edges=cfg.custom_edges)
             steps = iter(range(cfg.timesteps))
 
@@ -243,7 +250,7 @@ def evaluate_episodes(
             logs = rollout(system, world, episode, graph_fn, cfg, 1.0, intervene, False, chunk_act, step_fn)[1]
             for key, value in logs.items():
                 sums[key] = sums.get(key, 0.0) + float(value) * b
-            del episode, logs
+            del episode, state, logs
     finally:
         system.train(was_training)
     out = {key: value / episodes for key, value in sums.items()}
