@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from gnncomm import evaluation
+from gnncomm import evaluation, metrics
 from gnncomm.agents import CommSystem, StepOutput
 from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_save
 from gnncomm.config import PRESETS, Config
@@ -388,3 +388,47 @@ def test_the_evaluation_and_the_live_probe_hold_fewer_tensor_bytes_than_the_trai
     train, end_of_run, probe = _evaluation_and_training_bytes(tmp_path, recompute_steps="true")
     assert 0 < end_of_run < train
     assert 0 < probe < train
+
+
+# --------------------------------------------------------------------------- the hub test's error rate (issue 24)
+def _hubs_in_random_attention(num_agents: int, episodes: int, seed: int, method: str, plant: float = 0.0):
+    """The hubs and p-values that the test flags in random attention (no agent special), with ``plant`` added to
+    the attention every listener pays agent 0 (a real hub) when it is positive."""
+    from benchmarks.hub_null import random_attention
+
+    speakers, _, weight, _ = random_attention(num_agents, episodes, seed).pairs()
+    weight = weight + plant * (speakers == 0)
+    shuffles = max(metrics.HUB_SHUFFLES, metrics.min_permutations(num_agents, evaluation.ALPHA))
+    stats = metrics.pair_hub_statistics(speakers, weight, num_agents, num_shuffles=shuffles, seed=seed, method=method)
+    hubs = [a for a, s in stats.items() if s["p_adjusted"] <= evaluation.ALPHA]
+    return hubs, np.array([s["p_value"] for s in stats.values()])
+
+
+@pytest.mark.parametrize("num_agents, episodes", [(100, 81), (2000, 4)])
+def test_the_large_population_hub_test_flags_no_agent_in_random_attention_and_its_p_values_are_calibrated(
+    num_agents, episodes
+):
+    assert evaluation.HUB_LARGE_METHOD == "exact"
+    p_values = []
+    for seed in range(5):
+        hubs, p = _hubs_in_random_attention(num_agents, episodes, seed, "exact")
+        assert hubs == [], seed
+        p_values.append(p)
+    p = np.concatenate(p_values)
+    # under the null P(p <= t) <= t: at N=2,000 the 10,000 p-values put 104 below 0.01 and 10 below 0.001
+    for t in (0.01, 0.001):
+        assert (p <= t).sum() <= 1.3 * t * p.size + 3, t
+
+
+def test_the_large_population_hub_test_finds_a_planted_hub():
+    hubs, _ = _hubs_in_random_attention(2000, 4, 0, "exact", plant=0.15)
+    assert hubs == [0]
+
+
+def test_attention_structure_tests_hubs_above_the_permutation_limit_with_the_exact_tail():
+    from benchmarks.hub_null import random_attention
+
+    cfg = Config(num_agents=1000)
+    structure = evaluation.attention_structure(random_attention(1000, 2, 0), cfg, with_centrality=False)
+    assert structure["hub_null"] == "exact" and structure["hub_shuffles"] is None
+    assert structure["graph"] is None and structure["hubs"] == []
