@@ -58,6 +58,22 @@ def time_v(output: str) -> dict[str, float]:
     return out
 
 
+def sample_rss(proc: subprocess.Popen, every_s: float = 0.5) -> list[tuple[float, int]]:
+    """``(time, RSS)`` of ``/usr/bin/time``'s child (the command) until it ends: which phase holds the peak (the
+    samples can miss a peak shorter than ``every_s``; ``/usr/bin/time``'s peak cannot)."""
+    samples: list[tuple[float, int]] = []
+    while proc.poll() is None:
+        try:
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            for line in Path(f"/proc/{children[0]}/status").read_text().splitlines() if children else []:
+                if line.startswith("VmRSS:"):
+                    samples.append((time.time(), int(line.split()[1]) * 1024))
+        except (OSError, IndexError, ValueError):
+            pass
+        time.sleep(every_s)
+    return samples
+
+
 def phases(run_dir: Path) -> dict[str, Any]:
     """Training and end-of-run evaluation times from the run folder's files."""
     with open(run_dir / "metrics.csv", newline="") as fh:
@@ -86,19 +102,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     print("$ gnncomm train " + " ".join(args.overrides), flush=True)
     start = time.perf_counter()
-    proc = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+    proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    samples = sample_rss(proc)  # (time.time(), RSS bytes) of the train process, every 0.5 s
+    stdout, stderr = proc.communicate()
     wall = time.perf_counter() - start
     if proc.returncode != 0:
-        print(proc.stdout[-4000:], proc.stderr[-4000:], file=sys.stderr)
+        print(stdout[-4000:], stderr[-4000:], file=sys.stderr)
         return proc.returncode
-    result = {"command": "gnncomm train " + " ".join(args.overrides), "wall_s": wall, **time_v(proc.stderr)}
-    result.update(phases(workdir / "runs" / "default"))
+    result = {"command": "gnncomm train " + " ".join(args.overrides), "wall_s": wall, **time_v(stderr)}
+    run_dir = workdir / "runs" / "default"
+    result.update(phases(run_dir))
+    trained = (run_dir / "checkpoint.pt").stat().st_mtime
+    result["sampled_rss_peak_training_bytes"] = max((r for t, r in samples if t <= trained), default=None)
+    result["sampled_rss_peak_evaluation_bytes"] = max((r for t, r in samples if t > trained), default=None)
     shutil.rmtree(workdir, ignore_errors=True)
     print(
         f"peak RSS {result['peak_rss_bytes'] / 1e9:.2f} GB, {result['wall_s']:.0f} s in all: training "
         f"{result['train_time_s']:.0f} s ({result['step_time_s']:.0f} s a step), end-of-run evaluation "
         f"{result['evaluation_s']:.0f} s (= {result['evaluation_in_training_steps']:.1f} training steps), "
-        f"{result['hubs']} hubs",
+        f"{result['hubs']} hubs; sampled RSS peaks: training {result['sampled_rss_peak_training_bytes'] / 1e9:.2f} GB, "
+        f"evaluation {result['sampled_rss_peak_evaluation_bytes'] / 1e9:.2f} GB",
         flush=True,
     )
     write_json(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import os
@@ -25,6 +26,7 @@ from gnncomm.plots import plot_training
 from gnncomm.report import plot_episode_topology
 from gnncomm.rollout import EVAL_SEED_OFFSET, StepResult, Trace
 from gnncomm.runfolder import RunLock, claim_run_dir
+from gnncomm.runtime import trim_heap
 from gnncomm.trainer import Trainer, TrainResult
 from gnncomm.world import World
 
@@ -109,6 +111,8 @@ def _write_outputs(trainer: Trainer, result: TrainResult, evaluate: bool) -> Non
         # ablation.json, topology.png and report.md agree.
         episodes = end_of_run_episodes(cfg)
         seed = cfg.seed + EVAL_SEED_OFFSET
+        gc.collect()
+        trim_heap()  # what training freed, so that the evaluation's peak does not stand on it
         tally, snapshot = AttentionTally(cfg.num_agents), _LastStepOfFirstEpisode(cfg)
 
         def on_real_step(t: int, first: int, step: StepResult) -> None:
