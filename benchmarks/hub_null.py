@@ -1,14 +1,18 @@
 """The hub test's false-positive rate on data where no agent is special.
 
-Attention is drawn at random: on each step's kNN graph (k = 4, positions uniform in the swarm's arena) every
-listener's weights are a softmax of standard-normal logits over its in-neighbours, so every agent is
-exchangeable. The weights are aggregated by agent id over ``--episodes`` episodes of 5 steps, exactly as
-:func:`gnncomm.evaluation.attention_structure` does, and tested with its settings (the shuffled null up to
-:data:`gnncomm.evaluation.HUB_PERMUTATION_MAX` shuffles, the normal approximation above, Holm at 0.05). A correct
-test flags no agent in at least 95 % of repetitions.
+Attention is drawn at random: on each step's kNN graph (k = 4, positions uniform in the swarm's arena, drawn
+again every step, or once per episode with ``--fixed-positions``) every listener's weights are a softmax of
+standard-normal logits over its in-neighbours, so every agent is exchangeable. The weights are tallied by agent id
+over ``--episodes`` episodes of 5 steps with :class:`gnncomm.evaluation.AttentionTally`, as the end-of-run
+evaluation does, and tested at Holm 0.05 with every ``--methods`` of :func:`gnncomm.metrics.pair_hub_statistics`
+on the same data: ``used`` is what :func:`gnncomm.evaluation.attention_structure` picks at that size (the shuffles
+up to :data:`gnncomm.evaluation.HUB_PERMUTATION_MAX`, :data:`gnncomm.evaluation.HUB_LARGE_METHOD` above). A
+correct test flags no agent in at least 95 % of repetitions; with ``h`` of ``n`` repetitions flagged the JSON
+gives the exact (Clopper-Pearson) one-sided 95 % upper bound of the rate, which is below 5 % for 0 of 59 or 1 of
+93 and more::
 
-    OMP_NUM_THREADS=1 python -m benchmarks.hub_null --agents 100 1000 --reps 20
-    OMP_NUM_THREADS=1 python -m benchmarks.hub_null --agents 100000 --reps 3 --episodes 4
+    OMP_NUM_THREADS=1 python -m benchmarks.hub_null --agents 100 1000 --reps 200
+    OMP_NUM_THREADS=1 python -m benchmarks.hub_null --agents 100000 --reps 60 --episodes 4
 """
 
 from __future__ import annotations
@@ -24,72 +28,103 @@ if __package__ in (None, ""):  # `python benchmarks/hub_null.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
+from scipy.stats import beta
 from torch_geometric.utils import softmax
 
 from benchmarks.common import metadata, write_json
 from gnncomm import metrics
-from gnncomm.evaluation import ALPHA, HUB_PERMUTATION_MAX
+from gnncomm.evaluation import ALPHA, HUB_LARGE_METHOD, HUB_PERMUTATION_MAX, AttentionTally
 from gnncomm.rollout import capped_episodes
 from gnncomm.topology import knn
 
 STEPS = 5
 
 
-def one_repetition(num_agents: int, episodes: int, seed: int) -> dict[str, Any]:
-    """Random attention on ``episodes`` episodes of kNN graphs; the hubs the evaluation's test would flag."""
+def random_attention(num_agents: int, episodes: int, seed: int, *, fixed_positions: bool = False) -> AttentionTally:
+    """The tally of random attention on ``episodes`` episodes of ``STEPS`` kNN graphs (k = 4)."""
     generator = torch.Generator().manual_seed(seed)
     nodes = episodes * num_agents
-    edges, weights = [], []
+    tally = AttentionTally(num_agents)
+    pos = None
     for _ in range(STEPS):
-        pos = torch.rand(episodes, num_agents, 2, generator=generator) * 2 * num_agents**0.5
+        if pos is None or not fixed_positions:
+            pos = torch.rand(episodes, num_agents, 2, generator=generator) * 2 * num_agents**0.5
         edge_index = knn(pos, 4)
-        edges.append(edge_index)
-        weights.append(softmax(torch.randn(edge_index.size(1), generator=generator), edge_index[1], num_nodes=nodes))
-    graph = metrics.attention_graph(
-        torch.cat(edges, 1), torch.cat(weights), nodes, node_ids=torch.arange(nodes) % num_agents
-    )
+        logits = torch.randn(edge_index.size(1), generator=generator)
+        tally.add(edge_index, softmax(logits, edge_index[1], num_nodes=nodes))
+    return tally
+
+
+def used_method(num_agents: int) -> str:
+    """The hub null :func:`gnncomm.evaluation.attention_structure` uses at ``num_agents``."""
     shuffles = max(metrics.HUB_SHUFFLES, metrics.min_permutations(num_agents, ALPHA))
-    method = "permutation" if shuffles <= HUB_PERMUTATION_MAX else "normal"
-    stats = metrics.hub_statistics(graph, num_shuffles=shuffles, seed=seed, method=method)
-    hubs = sorted(a for a, s in stats.items() if s["p_adjusted"] <= ALPHA)
-    return {
-        "seed": seed,
-        "method": method,
-        "hubs": len(hubs),
-        "min_p_adjusted": min(s["p_adjusted"] for s in stats.values()),
-    }
+    return "permutation" if shuffles <= HUB_PERMUTATION_MAX else HUB_LARGE_METHOD
+
+
+def one_repetition(num_agents: int, episodes: int, seed: int, methods: Sequence[str], fixed: bool) -> dict[str, Any]:
+    """Per method, the number of agents flagged as hubs in one draw of random attention and the smallest
+    Holm-adjusted p-value."""
+    speakers, _, weight, _ = random_attention(num_agents, episodes, seed, fixed_positions=fixed).pairs()
+    shuffles = max(metrics.HUB_SHUFFLES, metrics.min_permutations(num_agents, ALPHA))
+    out: dict[str, Any] = {"seed": seed}
+    for method in methods:
+        stats = metrics.pair_hub_statistics(
+            speakers, weight, num_agents, num_shuffles=shuffles, seed=seed, method=method
+        )
+        adjusted = [s["p_adjusted"] for s in stats.values()]
+        out[method] = {"hubs": sum(p <= ALPHA for p in adjusted), "min_p_adjusted": min(adjusted)}
+    return out
+
+
+def upper_bound(hits: int, reps: int, level: float = 0.95) -> float:
+    """Clopper-Pearson one-sided upper confidence bound of a rate seen ``hits`` times in ``reps``."""
+    return 1.0 if hits >= reps else float(beta.ppf(level, hits + 1, reps - hits))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agents", type=int, nargs="+", default=[100, 1000])
-    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--episodes", type=int, default=None, help="default: the end-of-run evaluation's count")
+    parser.add_argument(
+        "--methods", nargs="+", default=["used", "exact", "normal"], help="used, permutation, exact, normal"
+    )
+    parser.add_argument("--fixed-positions", action="store_true", help="one kNN graph per episode, kept 5 steps")
     parser.add_argument("--out", default="benchmarks/results/hub_null_cpu.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     results = []
     for n in args.agents:
         episodes = args.episodes or capped_episodes(512, n, floor=4)
+        methods = list(dict.fromkeys(used_method(n) if m == "used" else m for m in args.methods))
         start = time.perf_counter()
-        reps = [one_repetition(n, episodes, seed) for seed in range(args.reps)]
-        flagged = sum(r["hubs"] > 0 for r in reps)
-        row = {
+        reps = [one_repetition(n, episodes, seed, methods, args.fixed_positions) for seed in range(args.reps)]
+        row: dict[str, Any] = {
             "agents": n,
             "episodes": episodes,
+            "fixed_positions": args.fixed_positions,
             "repetitions": args.reps,
-            "method": reps[0]["method"],
-            "repetitions_with_a_hub": flagged,
-            "false_positive_rate": flagged / args.reps,
+            "used_method": used_method(n),
             "seconds": time.perf_counter() - start,
-            "runs": reps,
+            "methods": {},
         }
+        for method in methods:
+            flagged = sum(r[method]["hubs"] > 0 for r in reps)
+            row["methods"][method] = {
+                "repetitions_with_a_hub": flagged,
+                "false_positive_rate": flagged / args.reps,
+                "upper_95": upper_bound(flagged, args.reps),
+                "agents_flagged": sum(r[method]["hubs"] for r in reps),
+            }
+            print(
+                f"N={n:>7,} episodes={episodes:>4} {method:>11}{' (used)' if method == used_method(n) else '       '}: "
+                f"a hub in {flagged}/{args.reps} repetitions ({100 * flagged / args.reps:.1f} %, 95 % upper bound "
+                f"{100 * row['methods'][method]['upper_95']:.1f} %)",
+                flush=True,
+            )
+        print(f"  {row['seconds']:.0f} s", flush=True)
+        row["runs"] = reps
         results.append(row)
-        print(
-            f"N={n:>7,} episodes={episodes:>4} {row['method']:>11}: a hub in {flagged}/{args.reps} repetitions "
-            f"({100 * row['false_positive_rate']:.0f} %), {row['seconds']:.0f} s",
-            flush=True,
-        )
     write_json(
         args.out,
         {"meta": metadata(torch.device("cpu"), ["benchmarks.hub_null", *(argv or sys.argv[1:])]), "results": results},

@@ -17,7 +17,9 @@ What is counted (float32 bytes, one process holding the whole ``batch_size``):
 * the episode's noise: the Gumbel noise ``T * B * N * M * V`` floats unless the run draws it lazily
   (``cpu_memory=release`` with recomputation, eager, on the CPU), plus the observation noise;
 * the end-of-run evaluation: :func:`~gnncomm.evaluation.end_of_run_episodes` greedy episodes of
-  ``episode_length`` steps whose recorded :class:`~gnncomm.rollout.Trace` keeps every step's outputs.
+  ``episode_length`` steps, run :func:`~gnncomm.evaluation.evaluation_chunk` episodes at a time under ``no_grad``
+  (one chunk's step is live at a time), and the attention of every step that the hub test tallies (12 bytes an
+  edge: :class:`~gnncomm.evaluation.AttentionTally`).
 
 Not counted: the interpreter and libraries (a few hundred MB of RSS before any tensor), the allocator's slack
 (glibc keeps freed blocks with ``cpu_memory=reuse``) and
@@ -40,8 +42,8 @@ from torch.utils._pytree import tree_flatten
 
 from gnncomm.agents import CommSystem
 from gnncomm.config import Config
-from gnncomm.evaluation import end_of_run_episodes
-from gnncomm.rollout import evaluate_rollout, make_graph_fn, recompute_steps, rollout, sample_episode
+from gnncomm.evaluation import end_of_run_episodes, evaluate_episodes, evaluation_chunk
+from gnncomm.rollout import make_graph_fn, recompute_steps, rollout, sample_episode
 from gnncomm.world import World, build_world
 
 __all__ = [
@@ -53,6 +55,9 @@ __all__ = [
     "estimate_memory",
 ]
 
+TALLY_BYTES_PER_EDGE = 12
+"""What :class:`~gnncomm.evaluation.AttentionTally` keeps per edge and step: its pair key (int64) and weight
+(float32)."""
 PROBE_AGENTS = 128
 """Agents per episode in the largest probe (fewer when the run has fewer, more when kNN needs more)."""
 
@@ -79,7 +84,7 @@ class MemoryEstimate:
     noise: int
     """The episode's noise held through the step: Gumbel noise (0 when drawn lazily) and observation noise."""
     evaluation: int
-    """The end-of-run evaluation rollout: its episodes and its recorded trace."""
+    """The end-of-run evaluation: one chunk's greedy rollout, and the attention tallied for the hub test."""
 
     @property
     def state(self) -> int:
@@ -264,15 +269,14 @@ class _Probes:
         return self._fits[key]
 
     def evaluation(self) -> _Fit:
-        """Fit of the end-of-run evaluation rollout: its episodes and its recorded trace, under ``no_grad``."""
+        """Fit of one chunk of the end-of-run evaluation: a greedy rollout of its episodes under ``no_grad``."""
         if "eval" not in self._fits:
             peaks = []
             for n, batch in self._points():
                 cfg, world, system = self._setup(n, batch, {})
                 with LiveTensorBytes() as live:
-                    _, trace = evaluate_rollout(system, world, cfg, episodes=batch, seed=0, record=True)
+                    evaluate_episodes(system, world, cfg, episodes=batch, seed=0, chunk=batch)
                 peaks.append((n, n * batch, batch * self._edges_of(n), live.peak))
-                del trace
             self._fits["eval"] = _Fit(peaks)
         return self._fits["eval"]
 
@@ -287,6 +291,8 @@ class _Probes:
         activations, noise, update = self.training(recompute, _lazy_noise(cfg, self.device, recompute))
         per_node = self.edges_per_node(N)
         episodes = end_of_run_episodes(cfg)
+        chunk = min(evaluation_chunk(cfg), episodes)
+        tally = TALLY_BYTES_PER_EDGE * episodes * cfg.episode_length * N * per_node
         return MemoryEstimate(
             parameters=params,
             gradients=params,
@@ -294,7 +300,7 @@ class _Probes:
             activations=activations(N, B * N, B * N * per_node),
             update=round(update * params),
             noise=noise(N, B * N, B * N * per_node),
-            evaluation=self.evaluation()(N, episodes * N, episodes * N * per_node),
+            evaluation=self.evaluation()(N, chunk * N, chunk * N * per_node) + round(tally),
         )
 
 

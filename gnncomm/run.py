@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import os
@@ -14,11 +15,21 @@ from gnncomm.agent_files import write_agent_files
 from gnncomm.animation import animate
 from gnncomm.checkpoint import atomic_write_text
 from gnncomm.config import Config
-from gnncomm.evaluation import attention_structure, communication_ablation, end_of_run_episodes, relay_test
+from gnncomm.evaluation import (
+    RELAY_MAX_AGENTS,
+    AttentionTally,
+    EpisodeHarm,
+    attention_structure,
+    communication_ablation,
+    end_of_run_episodes,
+    evaluation_chunk,
+    relay_test,
+)
 from gnncomm.plots import plot_training
 from gnncomm.report import plot_episode_topology
-from gnncomm.rollout import EVAL_SEED_OFFSET, evaluate_rollout
+from gnncomm.rollout import EVAL_SEED_OFFSET, StepResult, Trace
 from gnncomm.runfolder import RunLock, claim_run_dir
+from gnncomm.runtime import trim_heap
 from gnncomm.trainer import Trainer, TrainResult
 from gnncomm.world import World
 
@@ -94,28 +105,46 @@ def _write_outputs(trainer: Trainer, result: TrainResult, evaluate: bool) -> Non
     plot_training(result.history, run_dir / "training_progress.png")
     if evaluate:
         device = trainer.rt.device
-        # Bounded cost for large populations: at most EVAL_AGENT_BUDGET agents per evaluation rollout (the number of
-        # episodes used is written into ablation.json). `gnncomm evaluate` takes --episodes for more.
-        # One set of numbers: the hubs and relays come from the ablation's own held-out episodes, with the
-        # seed `gnncomm evaluate` uses, so ablation.json, topology.png and report.md agree. The relays are the
-        # causal test (one silenced rollout per agent, up to RELAY_MAX_AGENTS agents).
+        # Bounded cost for large populations: at most EVAL_AGENT_BUDGET agents per evaluation (the number of
+        # episodes used is written into ablation.json), run a training batch's episodes at a time (at least 2), so
+        # that it never needs more memory than the training step (under DDP: than one process stepping the whole
+        # batch; `gnncomm evaluate` chunks the same way, so its numbers agree). --episodes there takes more.
+        # One set of numbers: the hubs and relays come from the ablation's own held-out episodes (its unmodified
+        # rollout, tallied step by step instead of recorded), with the seed `gnncomm evaluate` uses, so
+        # ablation.json, topology.png and report.md agree. The relays are the causal test (one silenced rollout
+        # per agent, up to RELAY_MAX_AGENTS agents), paired with that same unmodified rollout.
         episodes = end_of_run_episodes(cfg)
         seed = cfg.seed + EVAL_SEED_OFFSET
-        _, trace = evaluate_rollout(
-            system, trainer.world, cfg, episodes=episodes, seed=seed, device=device, record=True
+        chunk = evaluation_chunk(cfg)
+        gc.collect()
+        trim_heap()  # what training freed, so that the evaluation's peak does not stand on it
+        tally, snapshot = AttentionTally.for_structure(cfg), _LastStepOfFirstEpisode(cfg)
+        harm = EpisodeHarm(trainer.world, cfg, episodes) if cfg.num_agents <= RELAY_MAX_AGENTS else None
+
+        def on_real_step(t: int, first: int, step: StepResult) -> None:
+            tally.add_step(t, first, step)
+            snapshot(t, first, step)
+            if harm is not None:
+                harm(t, first, step)
+
+        ablation = communication_ablation(
+            system, trainer.world, cfg, device=device, episodes=episodes, seed=seed, chunk=chunk,
+            on_real_step=on_real_step,
+        )  # fmt: skip
+        structure = attention_structure(tally, cfg, seed=seed, with_centrality=False)
+        del tally
+        relay = relay_test(
+            system, trainer.world, cfg, episodes=episodes, seed=seed, device=device, real=harm, chunk=chunk
         )
-        structure = attention_structure(trace, cfg, seed=seed, with_centrality=False)
-        relay = relay_test(system, trainer.world, cfg, episodes=episodes, seed=seed, device=device)
+        del harm
         plot_episode_topology(
-            trace,
+            snapshot.trace,
             cfg,
             run_dir / "topology.png",
             hubs=structure["hubs"],
             relays=relay["relays"],
             episodes=episodes,
         )
-        del trace
-        ablation = communication_ablation(system, trainer.world, cfg, device=device, episodes=episodes, seed=seed)
         stats = relay["relay_stats"]
         ablation.update(
             hubs=structure["hubs"],
@@ -136,3 +165,26 @@ def _write_outputs(trainer: Trainer, result: TrainResult, evaluate: bool) -> Non
         result.ablation = ablation
         if cfg.num_agents <= ANIMATE_MAX_AGENTS:
             animate(run_dir, run_dir / "episode.gif", device=str(device), world=trainer.world)
+
+
+class _LastStepOfFirstEpisode:
+    """A step hook keeping what ``topology.png`` draws, the first episode at the last step, as a one-step
+    :class:`~gnncomm.rollout.Trace` (copies: the chunk's step is freed)."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.num_agents, self.last = cfg.num_agents, cfg.episode_length - 1
+        self.trace: Trace | None = None
+        self._before: Any = None  # episode 0's state before the step (its positions built the step's graph)
+
+    def __call__(self, t: int, first: int, step: StepResult) -> None:
+        if first != 0:
+            return
+        N = self.num_agents
+        after = type(step.state)(*(x[:1].clone() for x in step.state))
+        if t == self.last:
+            keep = step.edge_index[1] < N  # edges into episode 0's listeners
+            rows = {f: x[:N].clone() for f, x in step.out._asdict().items() if f != "alpha" and x is not None}
+            out = step.out._replace(**rows, alpha=step.out.alpha[keep].clone())  # by name: fields follow alpha
+            state = self._before if self._before is not None else after  # one-step episodes: where they end
+            self.trace = Trace([out], [step.edge_index[:, keep].clone()], [state], [step.obs[:N].clone()])
+        self._before = after

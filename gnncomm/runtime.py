@@ -194,6 +194,18 @@ def set_cpu_memory(mode: str) -> bool:
     return applied
 
 
+def trim_heap() -> bool:
+    """Gives the heap's free pages back to the OS (glibc's ``malloc_trim``); returns whether it could.
+
+    Between phases of a large run (training, then the end-of-run evaluation) the heap keeps what the last phase
+    freed in blocks below the mmap threshold; the next phase's peak RSS then stands on it.
+    """
+    try:
+        return bool(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):  # not glibc
+        return False
+
+
 def setup_runtime(cfg: Config) -> Runtime:
     """Resolves ``device``/``amp``/``compile``, enables TF32 on CUDA and joins a torchrun group.
 

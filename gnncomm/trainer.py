@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from gnncomm.agents import AgentState, CommSystem
 from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_save, atomic_write_text, load_checkpoint
 from gnncomm.config import Config
+from gnncomm.evaluation import evaluate_episodes, evaluation_chunk
 from gnncomm.interventions import silence
 from gnncomm.ppo import PPO
 from gnncomm.rollout import (
@@ -28,7 +29,6 @@ from gnncomm.rollout import (
     Episode,
     LazyGumbel,
     capped_episodes,
-    evaluate_rollout,
     make_graph_fn,
     no_actions,
     recompute_steps,
@@ -500,7 +500,7 @@ class Trainer:
 
         def run(**kwargs: Any) -> dict[str, float]:
             seed = cfg.seed + EVAL_SEED_OFFSET + 1
-            return evaluate_rollout(
+            return evaluate_episodes(
                 self.system,
                 self.world,
                 cfg,
@@ -508,8 +508,9 @@ class Trainer:
                 seed=seed,
                 device=self.rt.device,
                 topology=topology,
+                chunk=evaluation_chunk(cfg, self.local_batch),  # never more memory than the training step
                 **kwargs,
-            )[0]
+            )
 
         real, silent, idle = run(), run(intervene=silence()), run(act=no_actions)
         length = cfg.episode_length

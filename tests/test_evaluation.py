@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from gnncomm import evaluation
+from gnncomm import evaluation, metrics
 from gnncomm.agents import CommSystem, StepOutput
 from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_save
 from gnncomm.config import PRESETS, Config
@@ -320,8 +320,12 @@ def test_ablation_compares_trained_idle_and_random_actions_on_identical_episodes
     system.action_head = CentroidHead(world)
     ablation = evaluation.communication_ablation(system, world, cfg, episodes=32, seed=3)
     first = [s for s in world.seen if s is not None][:: cfg.timesteps]  # the first state of every rollout
-    assert len(first) == 5  # real, silenced, shuffled, no actions, random actions
-    assert all(torch.equal(f.pos, first[0].pos) and torch.equal(f.latent, first[0].latent) for f in first)
+    chunks = 32 // evaluation.evaluation_chunk(cfg)  # each condition runs its episodes a training batch at a time
+    assert chunks == 4
+    assert len(first) == 5 * chunks  # real, silenced, shuffled, no actions, random actions
+    assert not torch.equal(first[0].pos, first[1].pos)  # the chunks hold different episodes...
+    for f, same in zip(first, first[:chunks] * 5):  # ...and every condition the same ones
+        assert torch.equal(f.pos, same.pos) and torch.equal(f.latent, same.latent)
     assert ablation["dispersion"] < ablation["dispersion_no_actions"]
     assert ablation["dispersion"] < ablation["dispersion_random_actions"]
     assert ablation["dispersion_ratio"] == pytest.approx(ablation["dispersion"] / ablation["dispersion_no_actions"])
@@ -431,6 +435,36 @@ def test_the_bridges_of_a_barbell_that_forward_what_they_hear_are_the_relays_and
     assert out["relay_permutations"] >= 8 / evaluation.ALPHA - 1
 
 
+def test_the_knockouts_run_in_chunks_keep_the_numbers_of_recorded_traces_and_reuse_the_ablations_real_rollout():
+    import networkx as nx
+
+    cfg, world = _groups_world(nx.barbell_graph(4, 0), [[0, 1, 2, 3], [4, 5, 6, 7]])
+    cfg = cfg.with_overrides({"batch_size": 4})
+    system = ForwardingSystem(8, 2)
+    _, trace = evaluate_rollout(system, world, cfg, episodes=16, seed=0, record=True)
+    whole = evaluation.knockout_effects(system, world, cfg, episodes=16, seed=0, real=trace)  # at once, as the trace
+    harm = evaluation.EpisodeHarm(world, cfg, 16)
+    tally = evaluation.AttentionTally.for_structure(cfg)
+
+    def on_real_step(t, first, step):
+        harm(t, first, step)
+        tally.add_step(t, first, step)
+
+    evaluation.communication_ablation(system, world, cfg, episodes=16, seed=0, chunk=4, on_real_step=on_real_step)
+    chunked = evaluation.knockout_effects(system, world, cfg, episodes=16, seed=0, real=harm, chunk=4)
+    assert np.allclose(chunked.delta, whole.delta, atol=1e-6)
+    assert np.allclose(chunked.receiver_delta, whole.receiver_delta, atol=1e-6)
+    assert np.array_equal(chunked.far, whole.far) and chunked.scale == pytest.approx(whole.scale)
+    out = evaluation.relay_test(system, world, cfg, episodes=16, seed=0, real=harm, chunk=4)
+    assert out["relays"] == [3, 4]
+    from_tally = evaluation.attention_structure(tally, cfg, seed=0, with_centrality=False)
+    from_trace = evaluation.attention_structure(trace, cfg, seed=0, with_centrality=False)
+    assert from_tally["graph_betweenness"] == pytest.approx(from_trace["graph_betweenness"])
+    assert from_tally["attention_relays"] == from_trace["attention_relays"] and from_tally["graph"] is not None
+    with pytest.raises(ValueError, match="for_structure"):
+        evaluation.attention_structure(evaluation.AttentionTally(8), cfg)
+
+
 def test_bridges_whose_messages_nobody_attends_to_are_no_relays():
     import networkx as nx
 
@@ -458,7 +492,14 @@ def test_relays_are_skipped_with_a_reason_above_the_cap_and_without_a_latent():
     cfg = Config(num_agents=evaluation.RELAY_MAX_AGENTS + 1, k_neighbors=3)
     out = evaluation.relay_test(None, SwarmWorld(cfg.num_agents), cfg, episodes=2, seed=0)
     assert out["relays"] is None and "RELAY_MAX_AGENTS" in out["relays_skipped"]
-    world = SwarmWorld(4)
+
+    class SharedRewardOnly(SwarmWorld):  # SwarmWorld has agent_rewards since PPO: hide it
+        def __getattribute__(self, name: str):
+            if name == "agent_rewards":
+                raise AttributeError(name)
+            return super().__getattribute__(name)
+
+    world = SharedRewardOnly(4)
     world.latent_dim = 0  # a task: a reward shared by all agents, no world error of their own
     out = evaluation.relay_test(None, world, Config(num_agents=4), episodes=2, seed=0)
     assert out["relays"] is None and "no latent and no agent_rewards" in out["relays_skipped"]
@@ -593,3 +634,82 @@ def test_far_effects_of_float32_rounding_flag_no_relay():
                                 effects=effects)  # fmt: skip
     assert out["relays"] == [] and out["relays_skipped"] is None
     assert all(s["far_effect"] == 0.0 and s["p_adjusted"] == 1.0 for s in out["relay_stats"].values())
+
+
+# --------------------------------------------------------------------------- memory of the evaluation (issue 24)
+def _evaluation_and_training_bytes(tmp_path: Path, **overrides) -> tuple[int, int, int]:
+    """Live tensor bytes at the peak of: a training step (after a first one made the gradients and moments), the
+    end-of-run evaluation's rollouts (with the hub tally) and one live probe, at N = 2,000 and batch_size=1."""
+    from gnncomm.memory import LiveTensorBytes
+    from gnncomm.trainer import Trainer
+
+    cfg = Config(num_agents=2000, batch_size=1, steps=2, eval_episodes=64, threads=1, **overrides)
+    trainer = Trainer(cfg, tmp_path / "run")
+    trainer.loss_module.set_topology(*cfg.topology_at(0), trainer.local_batch, trainer.rt.device)
+    temperature = torch.tensor(1.0)
+    trainer.train_step(trainer.next_episode(), temperature)
+    with LiveTensorBytes() as train:
+        trainer.train_step(trainer.next_episode(), temperature)
+    tally = evaluation.AttentionTally(cfg.num_agents)
+    with LiveTensorBytes() as end_of_run:
+        episodes = evaluation.end_of_run_episodes(cfg)
+        evaluation.communication_ablation(
+            trainer.system, trainer.world, cfg, episodes=episodes, seed=1, on_real_step=tally.add_step
+        )
+    with LiveTensorBytes() as probe:
+        trainer.probe()
+    trainer.close()
+    assert episodes == 4 and evaluation.evaluation_chunk(cfg) == 2
+    return train.peak, end_of_run.peak, probe.peak
+
+
+def test_the_evaluation_and_the_live_probe_hold_fewer_tensor_bytes_than_the_training_step_at_2000_agents(tmp_path):
+    # recomputed steps: the training step's smallest peak, about 2.3 times one greedy step's; 4 episodes at once
+    # (the evaluation before issue 24) would hold 1.7 times the training step
+    train, end_of_run, probe = _evaluation_and_training_bytes(tmp_path, recompute_steps="true")
+    assert 0 < end_of_run < train
+    assert 0 < probe < train
+
+
+# --------------------------------------------------------------------------- the hub test's error rate (issue 24)
+def _hubs_in_random_attention(num_agents: int, episodes: int, seed: int, method: str, plant: float = 0.0):
+    """The hubs and p-values that the test flags in random attention (no agent special), with ``plant`` added to
+    the attention every listener pays agent 0 (a real hub) when it is positive."""
+    from benchmarks.hub_null import random_attention
+
+    speakers, _, weight, _ = random_attention(num_agents, episodes, seed).pairs()
+    weight = weight + plant * (speakers == 0)
+    shuffles = max(metrics.HUB_SHUFFLES, metrics.min_permutations(num_agents, evaluation.ALPHA))
+    stats = metrics.pair_hub_statistics(speakers, weight, num_agents, num_shuffles=shuffles, seed=seed, method=method)
+    hubs = [a for a, s in stats.items() if s["p_adjusted"] <= evaluation.ALPHA]
+    return hubs, np.array([s["p_value"] for s in stats.values()])
+
+
+@pytest.mark.parametrize("num_agents, episodes", [(100, 81), (2000, 4)])
+def test_the_large_population_hub_test_flags_no_agent_in_random_attention_and_its_p_values_are_calibrated(
+    num_agents, episodes
+):
+    assert evaluation.HUB_LARGE_METHOD == "exact"
+    p_values = []
+    for seed in range(5):
+        hubs, p = _hubs_in_random_attention(num_agents, episodes, seed, "exact")
+        assert hubs == [], seed
+        p_values.append(p)
+    p = np.concatenate(p_values)
+    # under the null P(p <= t) <= t: at N=2,000 the 10,000 p-values put 104 below 0.01 and 10 below 0.001
+    for t in (0.01, 0.001):
+        assert (p <= t).sum() <= 1.3 * t * p.size + 3, t
+
+
+def test_the_large_population_hub_test_finds_a_planted_hub():
+    hubs, _ = _hubs_in_random_attention(2000, 4, 0, "exact", plant=0.15)
+    assert hubs == [0]
+
+
+def test_attention_structure_tests_hubs_above_the_permutation_limit_with_the_exact_tail():
+    from benchmarks.hub_null import random_attention
+
+    cfg = Config(num_agents=1000)
+    structure = evaluation.attention_structure(random_attention(1000, 2, 0), cfg, with_centrality=False)
+    assert structure["hub_null"] == "exact" and structure["hub_shuffles"] is None
+    assert structure["graph"] is None and structure["hubs"] == []

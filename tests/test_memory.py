@@ -115,3 +115,11 @@ def test_estimating_leaves_the_global_random_stream_as_it_was():
     torch.manual_seed(3)
     estimate_memory(Config(num_agents=10, batch_size=2, timesteps=2))
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_the_estimated_end_of_run_evaluation_is_one_chunk_of_episodes_and_below_the_training_step():
+    cfg = Config(num_agents=2000, batch_size=1, recompute_steps="true", eval_episodes=64)
+    estimate = estimate_memory(cfg)
+    assert 0 < estimate.evaluation < estimate.training - estimate.state
+    more = estimate_memory(cfg.with_overrides({"batch_size": 4}))  # chunks of 4 episodes instead of 2: about twice
+    assert 1.6 < more.evaluation / estimate.evaluation < 2.4

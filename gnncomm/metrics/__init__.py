@@ -37,6 +37,7 @@ from gnncomm.metrics.flow import (
 )
 from gnncomm.metrics.graph import (
     ATTENTION_RELAY_SHUFFLES,
+    HUB_LATTICE,
     HUB_SHUFFLES,
     attention_graph,
     attention_relay_statistics,
@@ -45,6 +46,7 @@ from gnncomm.metrics.graph import (
     detect_hubs,
     graph_betweenness,
     hub_statistics,
+    pair_hub_statistics,
 )
 from gnncomm.metrics.language import (
     TemporalResult,
@@ -87,6 +89,7 @@ from gnncomm.metrics.stats import (
 )
 
 __all__ = [
+    "HUB_LATTICE",
     "HUB_SHUFFLES",
     "HUB_WEIGHT",
     "attention_concentration",
@@ -121,6 +124,7 @@ __all__ = [
     "mutual_information_statistic",
     "mutual_information_test",
     "p_value",
+    "pair_hub_statistics",
     "permutation_test",
     "posdis",
     "quantile_bins",

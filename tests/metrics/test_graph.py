@@ -269,5 +269,52 @@ def test_the_normal_hub_null_has_the_permutation_nulls_moments_and_finds_the_sam
 
 
 def test_hub_statistics_rejects_an_unknown_method():
-    with pytest.raises(ValueError, match="method must be 'permutation' or 'normal'"):
-        M.hub_statistics(nx.DiGraph([(0, 1)]), method="exact")
+    with pytest.raises(ValueError, match=r"method must be one of \['permutation', 'exact', 'normal'\], got 'saddle'"):
+        M.hub_statistics(nx.DiGraph([(0, 1)]), method="saddle")
+
+
+def test_the_exact_hub_null_agrees_with_the_shuffles_and_finds_the_same_hub():
+    g = nx.DiGraph()
+    rng = np.random.default_rng(0)
+    for r in range(1, 12):
+        for s in rng.choice([x for x in range(12) if x != r], size=4, replace=False):
+            g.add_edge(int(s), r, weight=0.7 if s == 0 else float(rng.uniform(0.05, 0.15)))
+    shuffled = M.hub_statistics(g, num_shuffles=4000, seed=1)
+    exact = M.hub_statistics(g, method="exact")
+    for a in g.nodes:  # with and without replacement differ a little at 44 edges; the shuffles' p is noisy too
+        assert exact[a]["p_value"] == pytest.approx(shuffled[a]["p_value"], abs=0.05)
+    hubs = lambda stats: sorted(a for a, t in stats.items() if t["p_adjusted"] <= 0.05)  # noqa: E731
+    assert hubs(exact) == hubs(shuffled) == [0]
+
+
+def test_the_exact_hub_tail_is_the_exact_tail_of_a_sum_of_weights_drawn_with_replacement():
+    # weights 0 and 1 (on the lattice): a speaker of d edges receives Binomial(d, 1/4); speaker 0 received 3 of 3
+    speakers = [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    weights = [1.0, 1.0, 1.0] + [0.0] * 9
+    stats = M.pair_hub_statistics(speakers, weights, 5, correction="none")
+    assert stats[0]["p_value"] == pytest.approx(0.25**3, rel=1e-9)
+    assert stats[1]["p_value"] == pytest.approx(1.0)  # P(S >= 0)
+    assert stats[4]["p_value"] == 1.0 and stats[4]["attention_received"] == 0.0  # no edge: tested, never a hub
+
+
+def test_pair_hub_statistics_match_hub_statistics_of_the_same_graph():
+    rng = np.random.default_rng(3)
+    g = nx.DiGraph()
+    for s in range(30):
+        for r in rng.choice(30, size=5, replace=False):
+            if r != s:
+                g.add_edge(s, int(r), weight=float(rng.uniform()))
+    speakers = [u for u, _ in g.edges]
+    weights = [w for _, _, w in g.edges(data="weight")]
+    for method in ("exact", "normal"):
+        assert M.pair_hub_statistics(speakers, weights, 30, method=method) == M.hub_statistics(g, method=method)
+    assert M.pair_hub_statistics(speakers, weights, 30, method="permutation", seed=2) == M.hub_statistics(g, seed=2)
+
+
+def test_pair_hub_statistics_reject_speakers_out_of_range_and_negative_weights():
+    with pytest.raises(ValueError, match=r"speakers must be agent ids in \[0, num_agents=2\)"):
+        M.pair_hub_statistics([0, 2], [0.5, 0.5], 2)
+    with pytest.raises(ValueError, match="weights must be finite and non-negative"):
+        M.pair_hub_statistics([0, 1], [0.5, -0.5], 2)
+    with pytest.raises(ValueError, match="same length"):
+        M.pair_hub_statistics([0, 1], [0.5], 2)
