@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from gnncomm.agents import AgentState, CommSystem
 from gnncomm.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_save, atomic_write_text, load_checkpoint
 from gnncomm.config import Config
-from gnncomm.evaluation import evaluate_episodes
+from gnncomm.evaluation import evaluate_episodes, evaluation_chunk
 from gnncomm.interventions import silence
 from gnncomm.ppo import PPO
 from gnncomm.rollout import (
@@ -508,9 +508,7 @@ class Trainer:
                 seed=seed,
                 device=self.rt.device,
                 topology=topology,
-                # A training batch's episodes at a time, 1 at batch_size=1: no shuffled condition here, so unlike
-                # evaluation_chunk it needs no second episode, and a 100,000-agent probe holds half the memory.
-                chunk=self.local_batch,
+                chunk=evaluation_chunk(cfg, self.local_batch),  # never more memory than the training step
                 **kwargs,
             )
 
