@@ -425,11 +425,14 @@ def rollout(
             trace.rewards.append(step.terms.env_reward)
             if own_rewards:
                 trace.agent_rewards.append(world.agent_rewards(step.state).detach().float())
-        state, agents = step.state, step.agents
-        world_loss = world_loss + (t + 1) / (T * (T + 1) / 2) * step.terms.world
-        marginals.append(step.terms.marginals)
-        window_reward = window_reward + step.terms.env_reward
-        for key, value in step.terms._asdict().items():
+        state, agents, terms = step.state, step.agents, step.terms
+        # The step's outputs are let go before the next step runs (a trace keeps what it records): without
+        # autograd nothing else holds them, and they are about a quarter of a greedy step's memory.
+        del step
+        world_loss = world_loss + (t + 1) / (T * (T + 1) / 2) * terms.world
+        marginals.append(terms.marginals)
+        window_reward = window_reward + terms.env_reward
+        for key, value in terms._asdict().items():
             if key not in ("marginals", "env_reward"):
                 total[key] = total.get(key, 0.0) + value
     mean = {key: value / T for key, value in total.items() if not key.endswith("_counts")}
@@ -466,7 +469,7 @@ def rollout(
         "attn_hub_share": mean["attn_hub_share"],
     }
     if has_latent:
-        logs.update(world=world_loss, world_last=step.terms.world)
+        logs.update(world=world_loss, world_last=terms.world)
     if hasattr(world, "dispersion"):
         logs["dispersion"] = mean["dispersion"]
     if hasattr(world, "episode_metrics"):
