@@ -13,9 +13,10 @@ step is one iteration, in CleanRL's order:
 2. **advantages:** :func:`gae` per agent, with each agent's own reward where the world gives one
    (``agent_rewards(state) -> [B, N]``) and the episode's reward otherwise, bootstrapped from the values after
    the last step. An episode's end, whether the world's ``done`` or its horizon, is terminal.
-3. **update:** ``ppo_epochs`` passes over the data in ``minibatches`` sets of whole environments (every agent of
-   every step together: the graph is whole). Each minibatch replays its sequences from the stored recurrent
-   state, zeroing it where episodes started, and minimises
+3. **update:** ``ppo_epochs`` passes over the data in ``minibatches`` sets of sequences: an environment's whole
+   iteration, or ``ppo_sequence`` steps of it (every agent of every step together: the graph is whole). Each
+   minibatch replays its sequences from the recurrent states stored at their starts, zeroing them where episodes
+   started, and minimises
    :math:`-\\mathcal{L}^{\\mathrm{clip}} + c_v \\mathcal{L}^{V} - c_e H` (:func:`clipped_surrogate`,
    advantages normalised per minibatch), plus the library's language and world-estimation terms with their
    weights (``recon_weight``, ``world_weight``, ``comm_weight``: 0 turns them off).
