@@ -16,6 +16,10 @@ What is counted (float32 bytes, one process holding the whole ``batch_size``):
   weights they, not the activations, can set the peak;
 * the episode's noise: the Gumbel noise ``T * B * N * M * V`` floats unless the run draws it lazily
   (``cpu_memory=release`` with recomputation, eager, on the CPU), plus the observation noise;
+* with ``algorithm=ppo``, an iteration instead of a rollout with gradients: the collected
+  :class:`~gnncomm.ppo.Batch` of ``timesteps`` steps of all ``B * N`` agents, held through the update, and the
+  activations of replaying one minibatch (its ``ceil(B * S / minibatches)`` sequences of ``S = timesteps /
+  ppo_sequence`` per environment), fitted against the agent rows a minibatch replays per step;
 * the end-of-run evaluation: :func:`~gnncomm.evaluation.end_of_run_episodes` greedy episodes of
   ``episode_length`` steps, run :func:`~gnncomm.evaluation.evaluation_chunk` episodes at a time under ``no_grad``
   (one chunk's step is live at a time), and the attention of every step that the hub test tallies (12 bytes an
@@ -43,6 +47,7 @@ from torch.utils._pytree import tree_flatten
 from gnncomm.agents import CommSystem
 from gnncomm.config import Config
 from gnncomm.evaluation import end_of_run_episodes, evaluate_episodes, evaluation_chunk
+from gnncomm.ppo import PPO
 from gnncomm.rollout import make_graph_fn, recompute_steps, rollout, sample_episode
 from gnncomm.world import World, build_world
 
@@ -82,7 +87,8 @@ class MemoryEstimate:
     update: int
     """Gradient clipping's and AdamW's temporaries during the update (after the activations are freed)."""
     noise: int
-    """The episode's noise held through the step: Gumbel noise (0 when drawn lazily) and observation noise."""
+    """The episode's noise held through the step: Gumbel noise (0 when drawn lazily) and observation noise; with
+    ``algorithm=ppo``, the whole collected iteration (observations, graphs, noise, actions, values, advantages)."""
     evaluation: int
     """The end-of-run evaluation: one chunk's greedy rollout, and the attention tallied for the hub test."""
 
@@ -268,6 +274,45 @@ class _Probes:
             self._fits[key] = (_Fit(peaks), _Fit(noise), update)
         return self._fits[key]
 
+    def ppo(self) -> tuple[_Fit, _Fit, float]:
+        """Fits of a PPO iteration (``algorithm=ppo``): the collected :class:`~gnncomm.ppo.Batch`, held through the
+        update, against the agents collected; one minibatch's replay and backward pass against the agent rows it
+        replays per step (``nodes`` = sequences x agents); and the update's temporaries per byte of weights."""
+        if "ppo" not in self._fits:
+            held, peaks, update = [], [], 0.0
+            for n, batch in self._points():
+                cfg, world, system = self._setup(n, batch, {})
+                for p in system.parameters():  # accumulated into, so that gradients are not counted as activations
+                    p.grad = torch.zeros_like(p)
+                amp = _amp_dtype(self.cfg, self.device)
+                autocast = lambda: torch.autocast("cpu", dtype=amp or torch.bfloat16, enabled=bool(amp))  # noqa: E731
+                optimizer = torch.optim.AdamW(system.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+                generator = torch.Generator().manual_seed(0)
+                scaler = torch.amp.GradScaler("cpu", enabled=False)
+                ppo = PPO(system, world, cfg, optimizer, scaler, generator, autocast, batch, torch.device("cpu"))
+                name, k = cfg.topology_at(0)
+                graph = make_graph_fn(name, k, n, batch, device="cpu", seed=cfg.seed, edges=cfg.custom_edges)
+                data = ppo.collect(graph, torch.tensor(1.0))[0]
+                S = data.agents.enc_h.size(0)  # sequences per environment
+                envs = torch.arange(batch).repeat(S)
+                chunks = torch.arange(S).repeat_interleave(batch)  # every sequence in one minibatch, by chunk
+                with LiveTensorBytes() as live, autocast():
+                    replay = ppo.replay(data, envs, chunks)
+                    (replay.log_prob.sum() + replay.entropy.sum() + replay.values.sum() + replay.aux).backward()
+                    del replay
+                optimizer.step()
+                with LiveTensorBytes() as step:
+                    torch.nn.utils.clip_grad_norm_(system.parameters(), cfg.max_grad_norm)
+                    optimizer.step()
+                update = max(update, step.peak / sum(p.numel() * p.element_size() for p in system.parameters()))
+                edges = batch * self._edges_of(n)
+                tensors = [t for t in tree_flatten(tuple(data))[0] if isinstance(t, torch.Tensor)]
+                storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}
+                held.append((n, n * batch, edges, sum(storages.values())))
+                peaks.append((n, n * batch * S, edges * S, live.peak))
+            self._fits["ppo"] = (_Fit(peaks), _Fit(held), update)
+        return self._fits["ppo"]
+
     def evaluation(self) -> _Fit:
         """Fit of one chunk of the end-of-run evaluation: a greedy rollout of its episodes under ``no_grad``."""
         if "eval" not in self._fits:
@@ -282,14 +327,21 @@ class _Probes:
 
     def estimate(self, cfg: Config) -> MemoryEstimate:
         """The estimate for ``cfg``, which may differ from the probed config in ``batch_size``,
-        ``recompute_steps`` and ``cpu_memory`` only."""
+        ``recompute_steps``, ``cpu_memory`` and ``minibatches`` only."""
         N, B = cfg.num_agents, cfg.batch_size
         with torch.device("meta"):  # exact sizes, nothing allocated (per-agent weights at 10^7 agents are TBs)
             system = CommSystem.for_world(cfg, self.world)
         params = sum(p.numel() * p.element_size() for p in system.parameters())
-        recompute = recompute_steps(cfg, B * N)
-        activations, noise, update = self.training(recompute, _lazy_noise(cfg, self.device, recompute))
         per_node = self.edges_per_node(N)
+        if cfg.algorithm == "ppo":  # a minibatch of K sequences replays K * N agent rows per step
+            replay, held, update = self.ppo()
+            sequences = B * (cfg.timesteps // (cfg.ppo_sequence or cfg.timesteps))
+            rows = -(-sequences // cfg.minibatches) * N  # torch.chunk's largest minibatch
+            activations = replay(N, rows, rows * per_node)
+        else:
+            recompute = recompute_steps(cfg, B * N)
+            fit, held, update = self.training(recompute, _lazy_noise(cfg, self.device, recompute))
+            activations = fit(N, B * N, B * N * per_node)
         episodes = end_of_run_episodes(cfg)
         chunk = min(evaluation_chunk(cfg), episodes)
         tally = TALLY_BYTES_PER_EDGE * episodes * cfg.episode_length * N * per_node
@@ -297,9 +349,9 @@ class _Probes:
             parameters=params,
             gradients=params,
             optimizer=2 * params,
-            activations=activations(N, B * N, B * N * per_node),
+            activations=activations,
             update=round(update * params),
-            noise=noise(N, B * N, B * N * per_node),
+            noise=held(N, B * N, B * N * per_node),
             evaluation=self.evaluation()(N, chunk * N, chunk * N * per_node) + round(tally),
         )
 
@@ -376,15 +428,24 @@ def check_memory(
         return estimate
 
     def fits(**changes: Any) -> bool:
+        if cfg.algorithm == "ppo":  # a smaller batch has fewer sequences to split into minibatches
+            per_env = cfg.timesteps // (cfg.ppo_sequence or cfg.timesteps)
+            batch = changes.get("batch_size", cfg.batch_size)
+            changes["minibatches"] = min(changes.get("minibatches", cfg.minibatches), batch * per_env)
         with _quiet():
             changed = dataclasses.replace(cfg, **changes)
         return probes.estimate(changed).peak <= available
 
     modes: list[dict[str, Any]] = [{}]
-    if not recompute_steps(cfg, cfg.batch_size * cfg.num_agents):
-        modes.append({"recompute_steps": "true"})
-    if device.type == "cpu" and not _compiles(cfg, device) and cfg.cpu_memory != "release":
-        modes.append({"recompute_steps": "true", "cpu_memory": "release"})
+    if cfg.algorithm == "ppo":  # the replay holds one minibatch: the most minibatches replay one sequence each
+        sequences = cfg.batch_size * (cfg.timesteps // (cfg.ppo_sequence or cfg.timesteps))
+        if cfg.minibatches < sequences:
+            modes.append({"minibatches": sequences})
+    else:
+        if not recompute_steps(cfg, cfg.batch_size * cfg.num_agents):
+            modes.append({"recompute_steps": "true"})
+        if device.type == "cpu" and not _compiles(cfg, device) and cfg.cpu_memory != "release":
+            modes.append({"recompute_steps": "true", "cpu_memory": "release"})
     show = lambda changes: " ".join(f"{key}={value}" for key, value in changes.items())  # noqa: E731
     advice, best = [], 0  # the largest batch as it is, then the first mode that fits with it or a larger batch
     for changes in modes:

@@ -38,6 +38,30 @@ def test_the_estimate_is_within_30_percent_of_the_peak_of_a_real_training_step(a
     assert abs(predicted / measured - 1) < 0.30, (predicted, measured)
 
 
+@pytest.mark.parametrize("agents, batch, minibatches", [(1000, 4, 4), (200, 16, 8)])
+def test_a_ppo_estimate_is_within_30_percent_of_a_real_iteration_and_holds_one_minibatch(agents, batch, minibatches):
+    cfg = bench_config(agents, batch).with_overrides({"algorithm": "ppo", "minibatches": minibatches, "ppo_epochs": 1})
+    estimate = estimate_memory(cfg)
+    trainer = build_trainer(cfg)
+    temperature = torch.tensor(cfg.temperature(0))
+    trainer.iteration(temperature)  # the moments exist after it
+    with LiveTensorBytes() as live:
+        trainer.iteration(temperature)
+    # the iteration allocates the collected batch, one minibatch's replay at a time, and the gradients
+    predicted = estimate.gradients + estimate.noise + max(estimate.activations, estimate.update)
+    assert abs(predicted / live.peak - 1) < 0.30, (predicted, live.peak)
+    whole = estimate_memory(cfg.with_overrides({"minibatches": 1}))  # one minibatch replays every sequence
+    assert whole.activations > 0.8 * minibatches * estimate.activations
+    assert whole.noise == estimate.noise
+
+
+def test_check_memory_advises_more_ppo_minibatches_or_a_smaller_batch():
+    cfg = bench_config(1000, 4).with_overrides({"algorithm": "ppo", "minibatches": 1})
+    budget = estimate_memory(cfg.with_overrides({"minibatches": 4})).peak + 1
+    with pytest.raises(InsufficientMemoryError, match=r"; batch_size=\d+ or minibatches=4 would fit$"):
+        check_memory(cfg, available=budget)
+
+
 def test_the_live_tensor_count_sees_what_a_block_allocates_and_frees():
     with LiveTensorBytes() as live:
         a = torch.ones(1000)  # 4,000 bytes
