@@ -164,8 +164,8 @@ class Config:
     ppo_epochs: int = 4
     """With ppo, passes over each iteration's data (>= 1)."""
     minibatches: int = 4
-    """With ppo, minibatches per pass, each a set of whole environments (every agent of every step), in
-    [1, batch_size]."""
+    """With ppo, minibatches per pass, each a set of sequences of whole environments (every agent of every step),
+    in [1, batch_size x timesteps / ppo_sequence] (the sequences of an iteration)."""
     ppo_sequence: int = 0
     """With ppo, the length L of the sequences an update replays, a divisor of timesteps; 0 means timesteps (each
     environment's whole iteration). Shorter sequences start from the recurrent states stored at collection
