@@ -37,6 +37,8 @@ class SensorState(NamedTuple):
 class SensorWorld:
     """``N`` fixed sensors, each reading one noisy random projection of an ``L``-dimensional field."""
 
+    independent_episodes = True  # nothing of a batch lives outside its states: evaluations may run it in chunks
+
     def __init__(self, num_agents: int, latent_dim: int = 4, obs_noise: float = 0.1, seed: int = 0) -> None:
         if num_agents < 2 or latent_dim < 1 or obs_noise < 0:
             raise ValueError(

@@ -40,7 +40,7 @@ from gnncomm.rollout import (
     rollout_step,
     sample_episode,
 )
-from gnncomm.world import SwarmWorld, World, build_world, check_world, message_share
+from gnncomm.world import World, build_world, check_world, message_share
 
 __all__ = [
     "ALPHA",
@@ -215,8 +215,8 @@ def evaluate_episodes(
     The episodes are those of :func:`~gnncomm.rollout.evaluate_rollout` with the same ``seed``, drawn at once
     (their initial states and noise are small) and cut into chunks, so that every condition and every chunk size
     sees the same worlds; only the shuffled condition depends on the chunk, since it swaps messages between the
-    episodes of a chunk. A world other than :class:`~gnncomm.world.SwarmWorld` (a simulator's batch, VMAS) runs
-    its episodes at once: its state cannot be cut. The logs are means over all the episodes (each chunk weighted
+    episodes of a chunk. Only a world with ``independent_episodes`` (:class:`~gnncomm.world.SwarmWorld`) is cut
+    into chunks; any other (a simulator that holds its batch, VMAS) runs its episodes at once. The logs are means over all the episodes (each chunk weighted
     by its episodes), and the vocabulary usage, entropy and effective size come from the symbol counts of every
     chunk together, as they would from one rollout. ``act`` sees the actions of every episode at once (the chunk's
     rows, zeros elsewhere), so a seeded random ``act`` gives each episode its own actions whatever the chunk.
@@ -240,7 +240,7 @@ def evaluate_episodes(
     name, k = topology or cfg.topology_at(cfg.steps)
     generator = torch.Generator().manual_seed(seed)
     everything = sample_episode(world, cfg, episodes, generator=generator, device=device, training=False)
-    if not isinstance(world, SwarmWorld):  # a simulator's state (VMAS) is one batch: it cannot be cut into chunks
+    if not getattr(world, "independent_episodes", False):  # a simulator's batch (VMAS) cannot be cut into chunks
         chunk = episodes
     sums: dict[str, float] = {}
     counts: list[torch.Tensor] = []

@@ -39,11 +39,12 @@ class World(Protocol):
     * ``action_dim`` (int): the size of one agent's action (2 if absent);
     * ``action_mask`` (``[N, action_dim]``): 1 where an action value moves its agent; PPO leaves the others out of
       its log-probabilities (an immovable speaker's actions are noise);
-    * ``agent_rewards(state) -> [B, N]``: each agent's own reward of the step; PPO credits each agent its own, and
-      the causal relay test of a world without a latent measures harm with it;
-    * ``agent_rewards(state) -> [B, N]``: each agent's own reward of the step that led to ``state`` (VMAS); PPO
-      credits each agent its own, and without a latent the relay test measures harm by the fall of an agent's own
-      return;
+    * ``agent_rewards(state) -> [B, N]``: each agent's own reward of the step that led to ``state``; PPO credits
+      each agent its own, and without a latent the relay test measures harm by the fall of an agent's own return;
+    * ``independent_episodes`` (bool, False if absent): True when the world keeps nothing of a batch outside its
+      states, so a state narrowed to some of its episodes steps on its own (:class:`SwarmWorld`; not a simulator
+      that holds its batch, such as VMAS). The evaluations then run their episodes in chunks, in bounded memory;
+      otherwise they run all at once;
     * ``episode_metrics(state) -> {name: [B]}``: how each episode ended, logged on the last state (``success``
       becomes the ablation's ``success_rate``), with ``success_definition()`` saying what success means;
     * for episodes longer than the backprop window (``episode_steps > timesteps``): a ``done [B]`` field in the
@@ -152,6 +153,9 @@ class SwarmWorld:
             (defaults ``1.0``, ``1.5``, ``0.5``)
         separation_radius (float): :math:`r_s`. (default: ``0.5``)
     """
+
+    independent_episodes = True
+    """A state holds its whole batch: evaluations may run its episodes in chunks."""
 
     def __init__(
         self,

@@ -313,6 +313,32 @@ class CentroidHead(torch.nn.Module):
         return (pull / pull.norm(dim=-1, keepdim=True).clamp_min(1e-6)).reshape(-1, 2)
 
 
+class ChunkedPlainWorld(PlainWorld):
+    """A PlainWorld with ``independent_episodes`` if told, recording the batch size of every state it observes."""
+
+    def __init__(self, cfg: Config, independent: bool) -> None:
+        super().__init__(cfg)
+        self.sizes: list[int] = []
+        if independent:
+            self.independent_episodes = True
+
+    def observe(self, state, noise=None):
+        self.sizes.append(state.pos.size(0))
+        return super().observe(state, noise)
+
+
+def test_only_a_world_with_independent_episodes_is_evaluated_in_chunks_with_the_same_numbers():
+    cfg = Config(**PRESETS["tiny"])
+    system = CommSystem.from_config(cfg, PlainWorld(cfg).obs_dim)
+    logs = {}
+    for independent in (True, False):
+        world = ChunkedPlainWorld(cfg, independent)
+        logs[independent] = evaluation.evaluate_episodes(system, world, cfg, episodes=8, seed=0, chunk=2)
+        assert set(world.sizes) == ({2} if independent else {8})
+    for key in ("world", "recon", "reward", "vocab_usage"):
+        assert logs[True][key] == pytest.approx(logs[False][key], rel=1e-5)
+
+
 def test_ablation_compares_trained_idle_and_random_actions_on_identical_episodes():
     cfg = Config(**dict(PRESETS["tiny"], eval_episodes=32))
     world = RecordingSwarm(cfg.num_agents, cfg.latent_dim)
