@@ -215,11 +215,11 @@ def evaluate_episodes(
     The episodes are those of :func:`~gnncomm.rollout.evaluate_rollout` with the same ``seed``, drawn at once
     (their initial states and noise are small) and cut into chunks, so that every condition and every chunk size
     sees the same worlds; only the shuffled condition depends on the chunk, since it swaps messages between the
-    episodes of a chunk. Only a world with ``independent_episodes`` (:class:`~gnncomm.world.SwarmWorld`) is cut
-    into chunks; any other (a simulator that holds its batch, VMAS) runs its episodes at once. The logs are means over all the episodes (each chunk weighted
-    by its episodes), and the vocabulary usage, entropy and effective size come from the symbol counts of every
-    chunk together, as they would from one rollout. ``act`` sees the actions of every episode at once (the chunk's
-    rows, zeros elsewhere), so a seeded random ``act`` gives each episode its own actions whatever the chunk.
+    episodes of a chunk. Only a world with ``independent_episodes`` (:class:`~gnncomm.world.SwarmWorld`) is cut into
+    chunks; any other (a simulator that holds its batch, VMAS) runs its episodes at once. The logs are means over
+    all the episodes (each chunk weighted by its episodes), and the vocabulary usage, entropy and effective size
+    come from the symbol counts of every chunk together, as they would from one rollout. ``act`` sees the actions of
+    every episode at once (the chunk's rows, zeros elsewhere), so a seeded random ``act`` gives each episode its own actions whatever the chunk.
 
     Args:
         intervene: a message intervention; one made for this call (a shuffle draws a derangement per step and
