@@ -219,7 +219,8 @@ def evaluate_episodes(
     chunks; any other (a simulator that holds its batch, VMAS) runs its episodes at once. The logs are means over
     all the episodes (each chunk weighted by its episodes), and the vocabulary usage, entropy and effective size
     come from the symbol counts of every chunk together, as they would from one rollout. ``act`` sees the actions of
-    every episode at once (the chunk's rows, zeros elsewhere), so a seeded random ``act`` gives each episode its own actions whatever the chunk.
+    every episode at once (the chunk's rows, zeros elsewhere), so a seeded random ``act`` gives each episode its
+    own actions whatever the chunk.
 
     Args:
         intervene: a message intervention; one made for this call (a shuffle draws a derangement per step and
