@@ -182,6 +182,15 @@ class _Fit:
         return max(0, round(a + per_agent * num_agents + per_node * nodes + per_edge * edges))
 
 
+def _update_per_byte(system: CommSystem, optimizer: torch.optim.Optimizer, cfg: Config) -> float:
+    """The peak bytes of gradient clipping and the optimizer's step, per byte of weights (gradients must exist)."""
+    optimizer.step()  # creates the moments, which are counted apart
+    with LiveTensorBytes() as step:
+        torch.nn.utils.clip_grad_norm_(system.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+    return step.peak / sum(p.numel() * p.element_size() for p in system.parameters())
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """The probes' configs are copies of the caller's, whose warnings were given once already."""
@@ -262,11 +271,7 @@ class _Probes:
                     loss = rollout(system, world, episode, graph, cfg, torch.tensor(1.0))[0]
                     loss.backward()
                 optimizer = torch.optim.AdamW(system.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-                optimizer.step()  # creates the moments, which are counted apart
-                with LiveTensorBytes() as step:
-                    torch.nn.utils.clip_grad_norm_(system.parameters(), cfg.max_grad_norm)
-                    optimizer.step()
-                update = max(update, step.peak / sum(p.numel() * p.element_size() for p in system.parameters()))
+                update = max(update, _update_per_byte(system, optimizer, cfg))
                 edges = batch * self._edges_of(n)
                 held = [t for t in (*episode.state, episode.obs_noise, episode.gumbel) if isinstance(t, torch.Tensor)]
                 peaks.append((n, n * batch, edges, live.peak))
@@ -300,11 +305,7 @@ class _Probes:
                     replay = ppo.replay(data, envs, chunks)
                     (replay.log_prob.sum() + replay.entropy.sum() + replay.values.sum() + replay.aux).backward()
                     del replay
-                optimizer.step()
-                with LiveTensorBytes() as step:
-                    torch.nn.utils.clip_grad_norm_(system.parameters(), cfg.max_grad_norm)
-                    optimizer.step()
-                update = max(update, step.peak / sum(p.numel() * p.element_size() for p in system.parameters()))
+                update = max(update, _update_per_byte(system, optimizer, cfg))
                 edges = batch * self._edges_of(n)
                 tensors = [t for t in tree_flatten(tuple(data))[0] if isinstance(t, torch.Tensor)]
                 storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}
