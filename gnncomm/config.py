@@ -351,12 +351,11 @@ class Config:
             raise ValueError(
                 f"ppo_sequence must be 0 or a divisor of timesteps={self.timesteps}, got {self.ppo_sequence}"
             )
-        sequences = self.batch_size * (self.timesteps // (self.ppo_sequence or self.timesteps))
         _at_least(self, "minibatches", 1)
-        if self.algorithm == "ppo" and self.minibatches > sequences:  # the gradient path ignores it
+        if self.algorithm == "ppo" and self.minibatches > self.ppo_sequences:  # the gradient path ignores it
             raise ValueError(
-                f"minibatches must be in [1, {sequences}] (the sequences of an iteration: batch_size x timesteps / "
-                f"ppo_sequence), got {self.minibatches}"
+                f"minibatches must be in [1, {self.ppo_sequences}] (the sequences of an iteration: batch_size x "
+                f"timesteps / ppo_sequence), got {self.minibatches}"
             )
         if self.algorithm == "ppo" and self.selection_every:
             raise ValueError(
@@ -385,6 +384,12 @@ class Config:
         )
 
     # ------------------------------------------------------------------ derived
+    @property
+    def ppo_sequences(self) -> int:
+        """With ppo, the sequences of an iteration that minibatches share: ``batch_size x timesteps /
+        ppo_sequence`` (``batch_size`` with whole-iteration sequences)."""
+        return self.batch_size * (self.timesteps // (self.ppo_sequence or self.timesteps))
+
     @property
     def episode_length(self) -> int:
         """Steps of a whole episode: ``episode_steps``, or ``timesteps`` when that is 0."""

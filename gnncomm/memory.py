@@ -336,8 +336,7 @@ class _Probes:
         per_node = self.edges_per_node(N)
         if cfg.algorithm == "ppo":  # a minibatch of K sequences replays K * N agent rows per step
             replay, held, update = self.ppo()
-            sequences = B * (cfg.timesteps // (cfg.ppo_sequence or cfg.timesteps))
-            rows = -(-sequences // cfg.minibatches) * N  # torch.chunk's largest minibatch
+            rows = -(-cfg.ppo_sequences // cfg.minibatches) * N  # torch.chunk's largest minibatch
             activations = replay(N, rows, rows * per_node)
         else:
             recompute = recompute_steps(cfg, B * N)
@@ -430,18 +429,16 @@ def check_memory(
 
     def fits(**changes: Any) -> bool:
         if cfg.algorithm == "ppo":  # a smaller batch has fewer sequences to split into minibatches
-            per_env = cfg.timesteps // (cfg.ppo_sequence or cfg.timesteps)
-            batch = changes.get("batch_size", cfg.batch_size)
-            changes["minibatches"] = min(changes.get("minibatches", cfg.minibatches), batch * per_env)
+            sequences = changes.get("batch_size", cfg.batch_size) * (cfg.ppo_sequences // cfg.batch_size)
+            changes["minibatches"] = min(changes.get("minibatches", cfg.minibatches), sequences)
         with _quiet():
             changed = dataclasses.replace(cfg, **changes)
         return probes.estimate(changed).peak <= available
 
     modes: list[dict[str, Any]] = [{}]
     if cfg.algorithm == "ppo":  # the replay holds one minibatch: the most minibatches replay one sequence each
-        sequences = cfg.batch_size * (cfg.timesteps // (cfg.ppo_sequence or cfg.timesteps))
-        if cfg.minibatches < sequences:
-            modes.append({"minibatches": sequences})
+        if cfg.minibatches < cfg.ppo_sequences:
+            modes.append({"minibatches": cfg.ppo_sequences})
     else:
         if not recompute_steps(cfg, cfg.batch_size * cfg.num_agents):
             modes.append({"recompute_steps": "true"})
