@@ -9,7 +9,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from gnncomm.config import Config
+from gnncomm.config import CRITIC_INPUTS, Config
 from gnncomm.nn import (
     ActionHead,
     AgentLinear,
@@ -86,6 +86,9 @@ class CommSystem(nn.Module):
             around the action head's output, learnt as ``action_log_std`` ``[action_dim]``, and a centralised
             :class:`~gnncomm.nn.ValueHead` whose values come in :attr:`StepOutput.value`. ``None``: neither
             (the gradient path). (default: ``None``)
+        critic_input (str): what the value head reads: ``"features"``, the policy's own state
+            :math:`[\mathbf{h}_i, \mathbf{r}_i]` (one trunk for both), or ``"observations"``, the raw observations
+            through the critic's own MLP (a separate critic). (default: ``"features"``)
     """
 
     def __init__(
@@ -103,11 +106,15 @@ class CommSystem(nn.Module):
         action_dim: int = 2,
         estimator_input: str = "encoder",
         action_std: float | None = None,
+        critic_input: str = "features",
     ) -> None:
         super().__init__()
         if estimator_input not in ESTIMATOR_INPUTS:
             raise ValueError(f"estimator_input must be one of {list(ESTIMATOR_INPUTS)}, got {estimator_input!r}")
+        if critic_input not in CRITIC_INPUTS:
+            raise ValueError(f"critic_input must be one of {list(CRITIC_INPUTS)}, got {critic_input!r}")
         self.estimator_input = estimator_input
+        self.critic_input = critic_input
         self.num_agents = num_agents
         self.obs_dim = obs_dim
         self.latent_dim = latent_dim
@@ -130,7 +137,8 @@ class CommSystem(nn.Module):
         if action_std is None:  # learnt through gradients: no critic, deterministic actions
             self.value_head, self.action_log_std = None, None
         else:
-            self.value_head = ValueHead(2 * D, D, A, shared)
+            own = critic_input == "observations"
+            self.value_head = ValueHead(obs_dim if own else 2 * D, D, A, shared, embed=own)
             self.action_log_std = nn.Parameter(torch.full((action_dim,), math.log(action_std)))
 
     @classmethod
@@ -152,6 +160,7 @@ class CommSystem(nn.Module):
             estimator_input=cfg.estimator_input,
             action_dim=action_dim,
             action_std=cfg.action_std if cfg.algorithm == "ppo" else None,
+            critic_input=cfg.critic_input,
         )
 
     @classmethod
@@ -220,7 +229,9 @@ class CommSystem(nn.Module):
         )
         features = torch.cat([h, context], dim=-1)
         action = self.action_head(features)
-        value = None if self.value_head is None else self.value_head(features)
+        value = None
+        if self.value_head is not None:
+            value = self.value_head(obs if self.critic_input == "observations" else features)
         if self.world_estimator is None:
             world_pred, wh, wc = h.new_zeros(h.size(0), 0), state.world_h, state.world_c
         else:

@@ -34,6 +34,7 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 CPU_MEMORY_CHOICES = ("reuse", "release", "system")
 ALGORITHMS = ("gradient", "ppo")
 PPO_MESSAGE_MODES = ("policy", "actions")
+CRITIC_INPUTS = ("features", "observations")
 SEED_MAX = 2**63 - 1
 """Largest seed: torch generators take seeds below 2**64, and evaluation adds small offsets to the seed."""
 _DEVICE = re.compile(r"auto|cpu|cuda(?::([0-9]+))?")
@@ -177,6 +178,10 @@ class Config:
     """With ppo, the weight of the value loss."""
     action_std: float = 0.5
     """With ppo, the initial std of the Gaussian policy around the action head's output (learnt from there)."""
+    critic_input: str = "features"
+    """With ppo, what the centralised critic reads, with its episode's mean: features (the policy's own state, one
+    trunk for actor and critic) or observations (the raw observations through the critic's own MLP: a separate
+    critic, whose value loss moves no weight of the policy)."""
     # --- Gumbel-Softmax
     temperature_start: float = 2.0
     """Gumbel temperature at step 0."""
@@ -337,6 +342,7 @@ class Config:
             )
         _choice(self, "algorithm", ALGORITHMS)
         _choice(self, "ppo_messages", PPO_MESSAGE_MODES)
+        _choice(self, "critic_input", CRITIC_INPUTS)
         for name in ("gamma", "gae_lambda"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")

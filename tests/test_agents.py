@@ -37,6 +37,30 @@ def test_one_step_forward_and_backward(shared):
     assert all(p.grad is not None for p in system.parameters())
 
 
+@pytest.mark.parametrize("critic_input", ["features", "observations"])
+def test_only_a_critic_on_observations_keeps_the_value_loss_out_of_the_policy(critic_input):
+    world = SwarmWorld(5)
+    system = CommSystem(
+        5, world.obs_dim, world.latent_dim, vocab_size=8, msg_dim=3, hidden_dim=16, action_std=0.5,
+        critic_input=critic_input,
+    )  # fmt: skip
+    state = world.reset(3, generator=torch.Generator().manual_seed(0))
+    out, _ = system(world.observe(state), system.initial_state(3), knn(state.pos, 2), temperature=1.0)
+    out.value.pow(2).mean().backward()
+    grads = [(name.split(".")[0], p.grad) for name, p in system.named_parameters() if p.grad is not None]
+    moved = {module for module, grad in grads if grad.abs().sum() > 0}
+    if critic_input == "observations":  # a separate critic: only its own weights move
+        assert moved == {"value_head"}
+    else:  # one trunk: the value loss reaches what the policy speaks and hears with
+        assert {"value_head", "encoder", "attention"} <= moved
+    assert repr(system.value_head).endswith("embed=True)") == (critic_input == "observations")
+
+
+def test_a_system_refuses_an_unknown_critic_input():
+    with pytest.raises(ValueError, match=r"critic_input must be one of \['features', 'observations'\], got 'obs'"):
+        CommSystem(5, 4, 0, action_std=0.5, critic_input="obs")
+
+
 def test_per_agent_parameters_differ_across_agents_and_are_batched():
     world, system, state = make(shared=False)
     per_agent = system.per_agent_parameters()

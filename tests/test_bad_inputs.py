@@ -80,6 +80,7 @@ CLI_CASES = [
     # learning from reward (algorithm=ppo)
     ("algorithm", lambda d: ["train", "algorithm=reinforce"]),
     ("ppo_messages", lambda d: ["train", "algorithm=ppo", "ppo_messages=gumbel"]),
+    ("critic_input", lambda d: ["train", "algorithm=ppo", "critic_input=state"]),
     ("gamma", lambda d: ["train", "algorithm=ppo", "gamma=1.01"]),
     ("gae_lambda", lambda d: ["train", "algorithm=ppo", "gae_lambda=nan"]),
     ("clip_coef", lambda d: ["train", "algorithm=ppo", "clip_coef=0"]),

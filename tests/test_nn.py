@@ -9,6 +9,7 @@ from gnncomm.nn import (
     AttentionDecoder,
     LSTMEncoder,
     MessageAttention,
+    ValueHead,
     WorldEstimator,
     gumbel_softmax_sample,
 )
@@ -364,6 +365,24 @@ def test_agent_modules_shapes(shared, generator):
     pred, _ = WorldEstimator(D, D, 3, A, shared)(h, state)
     assert pred.shape == (B * A, 3)
     assert repr(enc) == f"LSTMEncoder({obs}, {D}, vocab={V}, msg_dim={M}, shared={shared})"
+
+
+@pytest.mark.parametrize("embed", [False, True])
+def test_value_head_pools_its_episode_whatever_the_agents_order(embed, generator):
+    A, B, C = 4, 3, 9
+    head = ValueHead(C, D, A, embed=embed)
+    x = torch.randn(B * A, C, generator=generator)
+    value = head(x)
+    assert value.shape == (B * A,)
+    assert repr(head) == (f"ValueHead({C}, num_agents={A}, embed=True)" if embed else f"ValueHead({C}, num_agents={A})")
+    # the team term is a mean: reordering the other agents of an episode leaves each agent's value as it was
+    order = torch.tensor([0, 2, 3, 1])
+    permuted = x.view(B, A, C)[:, order].reshape(B * A, C)
+    torch.testing.assert_close(head(permuted).view(B, A), value.view(B, A)[:, order])
+    # and another episode's agents do not enter it
+    other = x.clone()
+    other[A:] = torch.randn(other[A:].shape, generator=generator)
+    torch.testing.assert_close(head(other)[:A], value[:A])
 
 
 def test_message_attention_bad_inputs():

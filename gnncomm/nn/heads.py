@@ -44,14 +44,19 @@ class ActionHead(nn.Module):
 
 
 class ValueHead(nn.Module):
-    r"""A centralised critic: each agent's value from its own state and the mean state of its episode.
+    r"""A centralised critic: each agent's value from its own input and the mean over its episode.
 
     .. math::
-        V_i = \mathrm{MLP}\big([\mathbf{x}_i, \tfrac{1}{A} \textstyle\sum_{j} \mathbf{x}_j]\big),
-        \qquad \mathbf{x}_i = [\mathbf{h}_i, \mathbf{r}_i]
+        V_i = \mathrm{MLP}\big([\mathbf{e}_i, \tfrac{1}{A} \textstyle\sum_{j} \mathbf{e}_j]\big),
+        \qquad \mathbf{e}_i = \mathbf{x}_i \text{ or, with } \texttt{embed}, \
+        \mathbf{e}_i = \tanh\big(\mathrm{MLP}_e(\mathbf{x}_i)\big)
 
     where the mean runs over the :math:`A` agents of agent :math:`i`'s episode. Training is centralised, so the
-    critic may see the whole team (as in MAPPO); the policy still acts on what its agent saw and heard.
+    critic may see the whole team (as in MAPPO); the policy still acts on what its agent saw and heard. The input
+    :math:`\mathbf{x}_i` is either the policy's own state :math:`[\mathbf{h}_i, \mathbf{r}_i]` (a shared trunk)
+    or the agent's raw observation, which ``embed`` first maps through the critic's own MLP (a separate critic,
+    MAPPO's default: the value loss then moves no weight of the policy). The mean of embeddings is a DeepSets
+    pooling: invariant to the order of the agents, linear in their number.
 
     The output is a normalised value: :meth:`denormalize` maps it to the return's units with running statistics
     of the returns seen (:meth:`update`, MAPPO's value normalisation: a debiased moving average with decay
@@ -59,9 +64,10 @@ class ValueHead(nn.Module):
     are saved and restored with the weights.
 
     Args:
-        in_channels (int): size of ``[h, r]``.
+        in_channels (int): size of ``x``.
         hidden_channels (int): MLP width.
         num_agents (int), shared (bool): see :class:`AgentLinear`.
+        embed (bool): map each input through the critic's own MLP before pooling. (default: ``False``)
         beta (float): decay of the return statistics per :meth:`update`. (default: ``0.99``)
 
     Shapes:
@@ -69,17 +75,27 @@ class ValueHead(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, hidden_channels: int, num_agents: int = 1, shared: bool = True, beta: float = 0.99
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        num_agents: int = 1,
+        shared: bool = True,
+        embed: bool = False,
+        beta: float = 0.99,
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.num_agents = num_agents
         self.beta = beta
-        self.mlp = AgentMLP(2 * in_channels, hidden_channels, 1, num_agents, shared)
+        self.embed = AgentMLP(in_channels, hidden_channels, hidden_channels, num_agents, shared) if embed else None
+        width = hidden_channels if embed else in_channels
+        self.mlp = AgentMLP(2 * width, hidden_channels, 1, num_agents, shared)
         self.register_buffer("moments", torch.zeros(3))  # debiased EMA sums: mean, mean of squares, weight
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        if self.embed is not None:
+            self.embed.reset_parameters()
         self.mlp.reset_parameters()
         self.moments.zero_()
 
@@ -106,12 +122,15 @@ class ValueHead(nn.Module):
         return value * std + mean
 
     def forward(self, x: Tensor) -> Tensor:
-        A, C = self.num_agents, self.in_channels
+        if self.embed is not None:
+            x = torch.tanh(self.embed(x))
+        A, C = self.num_agents, x.size(-1)
         team = x.view(-1, A, C).mean(1, keepdim=True).expand(-1, A, -1).reshape(-1, C)  # [B*A, C]
         return self.mlp(torch.cat([x, team], dim=-1)).squeeze(-1)
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.in_channels}, num_agents={self.num_agents})"
+        embed = ", embed=True" if self.embed is not None else ""
+        return f"{self.__class__.__name__}({self.in_channels}, num_agents={self.num_agents}{embed})"
 
 
 class WorldEstimator(nn.Module):
