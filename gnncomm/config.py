@@ -178,6 +178,11 @@ class Config:
     """With ppo, the weight of the value loss."""
     action_std: float = 0.5
     """With ppo, the initial std of the Gaussian policy around the action head's output (learnt from there)."""
+    message_noise: float = 1.0
+    """With ppo and ppo_messages=policy, the scale in [0, 1] of the Gumbel noise the messages are drawn with at
+    collection (and replayed with): 1 samples them (straight-through Gumbel-Softmax), 0 says the greedy symbol,
+    still differentiated straight through the softmax, so listeners hear during training what they hear at
+    evaluation."""
     critic_input: str = "features"
     """With ppo, what the centralised critic reads, with its episode's mean: features (the policy's own state, one
     trunk for actor and critic) or observations (the raw observations through the critic's own MLP: a separate
@@ -343,7 +348,7 @@ class Config:
         _choice(self, "algorithm", ALGORITHMS)
         _choice(self, "ppo_messages", PPO_MESSAGE_MODES)
         _choice(self, "critic_input", CRITIC_INPUTS)
-        for name in ("gamma", "gae_lambda"):
+        for name in ("gamma", "gae_lambda", "message_noise"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         for name in ("clip_coef", "action_std"):
@@ -362,6 +367,12 @@ class Config:
             raise ValueError(
                 f"minibatches must be in [1, {self.ppo_sequences}] (the sequences of an iteration: batch_size x "
                 f"timesteps / ppo_sequence), got {self.minibatches}"
+            )
+        if self.message_noise != 1.0 and (self.algorithm, self.ppo_messages) != ("ppo", "policy"):
+            raise ValueError(
+                f"message_noise={self.message_noise} applies to algorithm=ppo with ppo_messages=policy only (the "
+                "gradient path samples its messages, and symbols as actions are sampled from the logits); set "
+                "message_noise=1"
             )
         if self.algorithm == "ppo" and self.selection_every:
             raise ValueError(

@@ -25,13 +25,16 @@ The messages learn in one of two ways (``ppo_messages``):
 
 * ``policy``: the replay draws the stored Gumbel noise again, so it says what was said at collection, and each
   listener's log-probability is differentiated through its speakers' straight-through messages within the step
-  (DIAL, MADDPG). The ratio is over actions.
+  (DIAL, MADDPG). The ratio is over actions. ``message_noise`` scales that noise: 0 makes each message the
+  greedy symbol at collection as at evaluation, still differentiated straight through the softmax.
 * ``actions``: the symbols are sampled actions (the Gumbel-max sample of the encoder's logits). Listeners hear
   the stored symbols, and each symbol's log-probability enters the ratio beside the action's (EGG's REINFORCE
   sender); the entropy bonus covers the symbols too.
 
-The value head (:class:`~gnncomm.nn.ValueHead`) is centralised: it reads each agent's state and its episode's
-mean state. Evaluation, ablations and ``gnncomm evaluate``/``animate`` use the deterministic policy: greedy
+The value head (:class:`~gnncomm.nn.ValueHead`) is centralised: it pools each agent's input with its episode's
+mean. The input (``critic_input``) is the policy's own state (``features``: one trunk, which the value loss
+trains too) or the raw observations through the critic's own MLP (``observations``: a separate critic, as
+MAPPO's). Evaluation, ablations and ``gnncomm evaluate``/``animate`` use the deterministic policy: greedy
 symbols and the action head's output.
 """
 
@@ -280,6 +283,8 @@ class PPO:
         L = cfg.ppo_sequence or T
         starts: list[AgentState] = []  # the agents' state at each sequence start (after any restart)
         obs_noise, gumbel = sample_window_noise(world, cfg, B, generator=gen, device=self.device)
+        if cfg.message_noise != 1.0:  # drawn all the same, so the run's random stream does not depend on it
+            gumbel = gumbel * cfg.message_noise
         log_std = system.action_log_std.detach().float()
         eps = torch.randn((T, B * N, system.action_dim), generator=gen, device=gen.device).to(self.device)
         mask = self._mask(torch.arange(B * N, device=self.device))

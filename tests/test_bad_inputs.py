@@ -81,6 +81,8 @@ CLI_CASES = [
     ("algorithm", lambda d: ["train", "algorithm=reinforce"]),
     ("ppo_messages", lambda d: ["train", "algorithm=ppo", "ppo_messages=gumbel"]),
     ("critic_input", lambda d: ["train", "algorithm=ppo", "critic_input=state"]),
+    ("message_noise", lambda d: ["train", "algorithm=ppo", "message_noise=-0.1"]),
+    ("message_noise", lambda d: ["train", "message_noise=0"]),
     ("gamma", lambda d: ["train", "algorithm=ppo", "gamma=1.01"]),
     ("gae_lambda", lambda d: ["train", "algorithm=ppo", "gae_lambda=nan"]),
     ("clip_coef", lambda d: ["train", "algorithm=ppo", "clip_coef=0"]),

@@ -171,6 +171,34 @@ def test_replaying_a_stored_sequence_gives_the_log_probabilities_that_were_colle
     assert not torch.allclose(ppo.replay(broken, envs).log_prob, collected, atol=1e-3)
 
 
+def test_message_noise_scales_the_collected_gumbel_noise_and_leaves_the_random_stream_as_it_was(tmp_path):
+    def collect(noise):
+        cfg = signal_config(timesteps=4, batch_size=6, minibatches=2, message_noise=noise)
+        trainer = Trainer(cfg, tmp_path / str(noise), world=SignalWorld())
+        trainer.loss_module.set_topology("full", 1, 6, trainer.rt.device)
+        return trainer.ppo, trainer.ppo.collect(trainer.loss_module.graph_fn, torch.tensor(1.0))[0]
+
+    _, sampled = collect(1.0)
+    _, half = collect(0.5)
+    ppo, greedy = collect(0.0)
+    assert sampled.gumbel.abs().max() > 1.0
+    torch.testing.assert_close(half.gumbel, 0.5 * sampled.gumbel)
+    assert torch.equal(half.obs, sampled.obs)  # the episodes drawn after the noise are the same ones
+    assert greedy.gumbel.abs().max() == 0 and torch.equal(greedy.obs, sampled.obs)
+    envs = torch.arange(6)  # the greedy messages replay to the collected log-probabilities too
+    replay = ppo.replay(greedy, envs)
+    assert torch.allclose(replay.log_prob, greedy.log_prob[ppo.sequences(envs, torch.zeros_like(envs))], atol=1e-5)
+
+
+def test_message_noise_is_refused_where_it_would_do_nothing():
+    with pytest.raises(ValueError, match=r"message_noise=0.0 applies to algorithm=ppo with ppo_messages=policy only"):
+        signal_config(ppo_messages="actions", message_noise=0.0)
+    with pytest.raises(ValueError, match=r"message_noise=0.5 applies to algorithm=ppo"):
+        Config(message_noise=0.5)
+    with pytest.raises(ValueError, match=r"message_noise must be in \[0, 1\], got 1.5"):
+        signal_config(message_noise=1.5)
+
+
 def train_signal(tmp_path, **overrides):
     world = SignalWorld()
     cfg = signal_config(**overrides)
