@@ -116,8 +116,18 @@ PPO_COMMON = {
     "msg_dim": 1,
     **REWARD_ONLY,
 }
-GNNCOMM_PPO_TASKS: dict[str, dict[str, Any]] = {task: dict(PPO_COMMON) for task in ("navigation", "discovery")}
-"""gnncomm-PPO's settings per task (``--algorithm ppo``), on top of the library defaults."""
+GNNCOMM_PPO_TASKS: dict[str, dict[str, Any]] = {
+    "navigation": dict(PPO_COMMON),
+    "discovery": {
+        **PPO_COMMON,
+        "action_std": 1.0,  # BenchMARL's initial scale
+        "critic_input": "observations",  # a separate critic: the reward is the team's
+        "message_noise": 0.0,  # greedy straight-through messages, heard in training as at evaluation
+    },
+}
+"""gnncomm-PPO's settings per task (``--algorithm ppo``), on top of the library defaults. Discovery's three
+changes were chosen on seeds 0-4 and held on seeds 5-9 (README); each alone does not help, and on navigation
+they hurt."""
 
 
 def gnncomm_config(task: str, overrides: Sequence[str] = (), *, seed: int = 0, algorithm: str = "gradient") -> Config:

@@ -286,6 +286,7 @@ class Trainer:
             "view_size",
             "agent_embedding_dim",
             "estimator_input",
+            "critic_input",
         ):
             if getattr(saved, key) != getattr(self.cfg, key):
                 raise CheckpointError(

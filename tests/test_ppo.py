@@ -11,6 +11,7 @@ from typing import NamedTuple
 import pytest
 import torch
 
+from gnncomm.checkpoint import CheckpointError
 from gnncomm.cli import main
 from gnncomm.config import Config
 from gnncomm.interventions import silence
@@ -197,6 +198,12 @@ def test_message_noise_is_refused_where_it_would_do_nothing():
         Config(message_noise=0.5)
     with pytest.raises(ValueError, match=r"message_noise must be in \[0, 1\], got 1.5"):
         signal_config(message_noise=1.5)
+
+
+def test_resuming_a_ppo_run_with_another_critic_input_names_the_field(tmp_path):
+    Trainer(signal_config(steps=2), tmp_path, world=SignalWorld()).train(progress=False)
+    with pytest.raises(CheckpointError, match="checkpoint has critic_input='features' but the config asks for"):
+        Trainer(signal_config(steps=4, critic_input="observations"), tmp_path, world=SignalWorld()).resume()
 
 
 def train_signal(tmp_path, **overrides):
