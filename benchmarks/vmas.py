@@ -126,8 +126,8 @@ GNNCOMM_PPO_TASKS: dict[str, dict[str, Any]] = {
     },
 }
 """gnncomm-PPO's settings per task (``--algorithm ppo``), on top of the library defaults. Discovery's three
-changes were chosen on seeds 0-4 and held on seeds 5-9 (README); each alone does not help, and on navigation
-they hurt."""
+changes were chosen on seeds 0-4 and held on seeds 5-19, run afterwards (README); alone, only ``action_std=1``
+helps, a little, and on navigation they lose."""
 
 
 def gnncomm_config(task: str, overrides: Sequence[str] = (), *, seed: int = 0, algorithm: str = "gradient") -> Config:
