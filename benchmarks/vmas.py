@@ -47,6 +47,7 @@ if __package__ in (None, ""):  # `python benchmarks/vmas.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
+from torch import Tensor
 
 from benchmarks.common import metadata, write_json
 from gnncomm.config import Config
@@ -152,6 +153,57 @@ def gnncomm_config(task: str, overrides: Sequence[str] = (), *, seed: int = 0, a
     return Config.from_dict(data).with_overrides(list(overrides))
 
 
+NAVIGATION_FINAL_REWARD = 0.01
+"""VMAS navigation's ``final_reward``: what every agent earns at the step on which all agents are on their goals."""
+
+
+def navigation_breakdown(rewards: Tensor, collisions: Tensor, reached: Tensor, initial_distance: Tensor) -> dict:
+    """Where a navigation policy's return goes, from its evaluation episodes (the first episode of each).
+
+    An agent's navigation return is the distance it closed (VMAS's position shaping), the final reward when all
+    agents are on their goals, and -1 per step it touches another agent; BenchMARL's return is the agents' mean.
+    The ceiling, every agent on its goal without a collision, is the mean initial distance plus the final reward.
+
+    Args:
+        rewards: ``[E, T, N]`` each agent's reward of each step, 0 after its episode ended.
+        collisions: ``[E, T, N]`` each agent's collision penalty of each step (0 or -1 per agent touched).
+        reached: ``[E]`` whether every agent was on its goal (VMAS's ``done``) before the episode's last step.
+        initial_distance: ``[E, N]`` each agent's distance to its goal at the start.
+
+    >>> r = torch.tensor([[[0.5, 0.2], [-1.0, -0.9]]])  # one episode, two steps, two agents touching at step 1
+    >>> c = torch.tensor([[[0.0, 0.0], [-1.0, -1.0]]])
+    >>> out = navigation_breakdown(r, c, torch.tensor([False]), torch.tensor([[1.0, 1.0]]))
+    >>> out["eval_return"], out["collision_return"], out["episodes_with_collision"], out["reached"]
+    (-0.6, -1.0, 1.0, 0.0)
+    """
+    episode_return = rewards.float().mean(-1).sum(-1)  # [E]
+    collision_return = collisions.float().mean(-1).sum(-1)  # [E]
+    return {
+        "eval_return": round(float(episode_return.mean()), 6),
+        "ceiling": round(float(initial_distance.float().mean()) + NAVIGATION_FINAL_REWARD, 6),
+        "collision_return": round(float(collision_return.mean()), 6),
+        "progress_return": round(float((episode_return - collision_return).mean()), 6),
+        "episodes_with_collision": round(float((collision_return < 0).float().mean()), 6),
+        "reached": round(float(reached.float().mean()), 6),
+        "episodes": int(rewards.size(0)),
+    }
+
+
+def gnncomm_navigation_breakdown(trainer: Trainer, cfg: Config, *, episodes: int, seed: int) -> dict:
+    """:func:`navigation_breakdown` of the trained system's greedy policy on the held-out episodes of ``seed``.
+    The collision penalty is read from the reward: navigation's position shaping moves by at most a few tenths
+    per step, so a step's reward at or below -0.5 holds one -1 per agent touched."""
+    _, trace = evaluate_rollout(
+        trainer.system, trainer.world, cfg, episodes=episodes, seed=seed, device=trainer.rt.device, record=True
+    )
+    rewards = torch.stack(trace.agent_rewards, dim=1)  # [E, T, N]; 0 once an episode is done
+    collisions = torch.where(rewards <= -0.5, -torch.round(-rewards), torch.zeros_like(rewards))
+    reached = trace.states[-1].done.bool()  # done before the last step (states are recorded before their step)
+    N = cfg.num_agents
+    start = trace.obs[0].view(-1, N, trace.obs[0].size(-1))
+    return navigation_breakdown(rewards, collisions, reached, start[..., 4:6].norm(dim=-1))  # obs[4:6]: to goal
+
+
 def run_gnncomm(
     task: str,
     *,
@@ -186,6 +238,10 @@ def run_gnncomm(
                     eval_return_shuffled=ablation["episode_return_shuffled"],
                     eval_return_no_actions=ablation["episode_return_no_actions"],
                 )
+                if task == "navigation":
+                    point["breakdown"] = gnncomm_navigation_breakdown(
+                        trainer, cfg, episodes=eval_episodes, seed=eval_seed
+                    )
                 if ablation.get("success_rate") is not None:
                     point.update(
                         success_rate=ablation["success_rate"],

@@ -246,6 +246,36 @@ def _evaluate(experiment: Any, eval_seed: int) -> tuple[float, int]:
     return sum(returns) / len(returns), len(returns)
 
 
+def _navigation_breakdown(experiment: Any, eval_seed: int) -> dict:
+    """:func:`benchmarks.vmas.navigation_breakdown` of BenchMARL's deterministic policy on the held-out episodes
+    of ``eval_seed`` (the first episode of each test environment), read from VMAS's own ``agent_collisions``."""
+    from benchmarl.utils import local_seed, seed_everything
+    from torchrl.envs.utils import ExplorationType, set_exploration_type
+
+    from benchmarks.vmas import navigation_breakdown
+
+    with local_seed(), torch.no_grad(), set_exploration_type(ExplorationType.DETERMINISTIC):
+        seed_everything(eval_seed)
+        experiment.test_env.set_seed(eval_seed)
+        td = experiment.test_env.rollout(
+            max_steps=experiment.max_steps,
+            policy=experiment.policy,
+            auto_cast_to_device=True,
+            break_when_any_done=False,
+        )
+    group = next(iter(experiment.group_map))
+    rewards = td["next", group, "reward"].squeeze(-1).float()  # [E, T, N]
+    E, T = rewards.shape[:2]
+    done = td["next", "done"].reshape(E, T).float()
+    alive = (torch.cumsum(done, 1) - done == 0).float()  # the first episode, its last step included
+    collisions = td["next", group, "info", "agent_collisions"].squeeze(-1).float() * alive.unsqueeze(-1)
+    terminated = td["next", "terminated"].reshape(E, T).float() * alive
+    start = td[group, "observation"][:, 0]  # [E, N, obs]; obs[4:6] is the agent's offset to its goal
+    return navigation_breakdown(
+        rewards * alive.unsqueeze(-1), collisions, terminated[:, :-1].any(1), start[..., 4:6].norm(dim=-1)
+    )
+
+
 def _budget_callback(
     clock: _TrainClock,
     budget_s: float | None,
@@ -396,6 +426,7 @@ def run_benchmarl(
                 raise RuntimeError("BenchMARL's loop ended before the budget callback stopped it")
             clock.stop()
             evaluate()
+            breakdown = _navigation_breakdown(experiment, eval_seed) if task == "navigation" else None
         finally:
             experiment.close()
 
@@ -411,6 +442,7 @@ def run_benchmarl(
             "frames": final["frames"],
             "eval_return": final["eval_return"],
             "frames_per_s": final["frames"] / final["wall_s"] if final["wall_s"] > 0 else None,
+            **({"breakdown": breakdown} if breakdown else {}),
         },
     }
 

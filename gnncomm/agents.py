@@ -89,6 +89,8 @@ class CommSystem(nn.Module):
         critic_input (str): what the value head reads: ``"features"``, the policy's own state
             :math:`[\mathbf{h}_i, \mathbf{r}_i]` (one trunk for both), or ``"observations"``, the raw observations
             through the critic's own MLP (a separate critic). (default: ``"features"``)
+        encoder_memory (bool): whether the encoder carries its LSTM state from step to step (see
+            :class:`~gnncomm.nn.LSTMEncoder`'s ``memory``). (default: ``True``)
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class CommSystem(nn.Module):
         estimator_input: str = "encoder",
         action_std: float | None = None,
         critic_input: str = "features",
+        encoder_memory: bool = True,
     ) -> None:
         super().__init__()
         if estimator_input not in ESTIMATOR_INPUTS:
@@ -123,7 +126,7 @@ class CommSystem(nn.Module):
         self.hidden_dim = hidden_dim
         self.shared = shared
         D, A = hidden_dim, num_agents
-        self.encoder = LSTMEncoder(obs_dim, D, D, vocab_size, msg_dim, A, shared, agent_embedding_dim)
+        self.encoder = LSTMEncoder(obs_dim, D, D, vocab_size, msg_dim, A, shared, agent_embedding_dim, encoder_memory)
         self.attention = MessageAttention(D, D, vocab_size, msg_dim, heads=heads)
         self.decoder = AttentionDecoder(vocab_size, msg_dim, obs_dim, D, heads, A, shared)
         self.action_head = ActionHead(2 * D, D, action_dim, A, shared)
@@ -161,6 +164,7 @@ class CommSystem(nn.Module):
             action_dim=action_dim,
             action_std=cfg.action_std if cfg.algorithm == "ppo" else None,
             critic_input=cfg.critic_input,
+            encoder_memory=cfg.encoder_memory,
         )
 
     @classmethod

@@ -81,6 +81,11 @@ class Config:
     speaker's LSTM state, which already integrates the observation and what was heard before)."""
     agent_embedding_dim: int = 8
     """Agent-id embedding size with shared parameters (0 for none)."""
+    encoder_memory: bool = True
+    """Whether the encoder carries its LSTM state from one step to the next. False starts it from zero at every
+    step: a gated feed-forward layer on the observation and what the agent heard at the previous step, so its only
+    memory is the channel. For worlds whose observation already holds what an agent needs (VMAS navigation), where
+    PPO learns from fewer frames without memory (README)."""
     # --- world
     world: str = "swarm"
     """The world to learn in: a name registered with gnncomm.world.register_world (swarm: SwarmWorld; vmas: a VMAS

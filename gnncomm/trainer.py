@@ -287,6 +287,7 @@ class Trainer:
             "agent_embedding_dim",
             "estimator_input",
             "critic_input",
+            "encoder_memory",
         ):
             if getattr(saved, key) != getattr(self.cfg, key):
                 raise CheckpointError(

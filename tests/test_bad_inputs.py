@@ -129,6 +129,7 @@ CLI_CASES = [
     ("topology_schedule", lambda d: ["train", "topology_schedule=[[5, ring, 2], [3, knn, 4]]"]),
     ("topology_schedule", lambda d: ["train", "topology_schedule=[[0, custom, 2]]"]),
     ("shared_params", lambda d: ["train", "shared_params=maybe"]),
+    ("encoder_memory", lambda d: ["train", "encoder_memory=maybe"]),
     ("steps", lambda d: ["train", "steps=ten"]),
     ("seed", lambda d: ["train", "seed=-1"]),
     ("heads", lambda d: ["train", "heads=5"]),

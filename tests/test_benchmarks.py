@@ -285,3 +285,39 @@ def test_vmas_quick_schema(tmp_path):
     assert final["frames"] % (data["settings"]["batch_size"] * data["settings"]["timesteps"]) == 0
     plot = tmp_path / "vmas.png"
     assert vmas.main(["--plot", str(out), "--out", str(plot)]) == 0 and plot.stat().st_size > 0
+
+
+def test_vmas_navigation_breakdown_adds_up_to_the_evaluation_return(tmp_path):
+    pytest.importorskip("vmas")
+    from benchmarks import vmas
+
+    out = tmp_path / "nav.json"
+    argv = [
+        "--side",
+        "gnncomm",
+        "--task",
+        "navigation",
+        "--algorithm",
+        "ppo",
+        "--quick",
+        "--set",
+        "encoder_memory=false",
+    ]
+    assert vmas.main([*argv, "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    final, parts = data["final"], data["final"]["breakdown"]
+    assert data["settings"]["encoder_memory"] is False
+    assert parts["eval_return"] == pytest.approx(final["eval_return"], abs=1e-5)  # the same episodes, read twice
+    assert parts["progress_return"] + parts["collision_return"] == pytest.approx(parts["eval_return"], abs=1e-5)
+    assert parts["collision_return"] <= 0 and 0 <= parts["episodes_with_collision"] <= 1 and parts["ceiling"] > 0
+
+
+def test_navigation_breakdown_on_a_hand_made_episode():
+    from benchmarks.vmas import navigation_breakdown
+
+    rewards = torch.tensor([[[0.5, 0.2], [-1.0, -0.9]], [[0.3, 0.3], [0.0, 0.0]]])  # the second ends after step 0
+    collisions = torch.tensor([[[0.0, 0.0], [-1.0, -1.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    out = navigation_breakdown(rewards, collisions, torch.tensor([False, True]), torch.tensor([[1.0, 1.0], [0.5, 0.5]]))
+    assert out["eval_return"] == pytest.approx((-0.6 + 0.3) / 2) and out["collision_return"] == pytest.approx(-0.5)
+    assert out["progress_return"] == pytest.approx((0.4 + 0.3) / 2) and out["ceiling"] == pytest.approx(0.76)
+    assert out["episodes_with_collision"] == 0.5 and out["reached"] == 0.5 and out["episodes"] == 2

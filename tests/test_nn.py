@@ -367,6 +367,18 @@ def test_agent_modules_shapes(shared, generator):
     assert repr(enc) == f"LSTMEncoder({obs}, {D}, vocab={V}, msg_dim={M}, shared={shared})"
 
 
+@pytest.mark.parametrize("memory", [True, False])
+def test_an_encoder_without_memory_ignores_the_state_it_is_given(memory, generator):
+    A, B, obs = 3, 2, 5
+    enc = LSTMEncoder(obs, D, D, V, M, A, agent_embedding_dim=4, memory=memory).eval()
+    x, context = torch.randn(B * A, obs, generator=generator), torch.randn(B * A, D, generator=generator)
+    fresh = enc(x, context, (torch.zeros(B * A, D), torch.zeros(B * A, D)))
+    carried = enc(x, context, (torch.randn(B * A, D, generator=generator), torch.randn(B * A, D, generator=generator)))
+    same = all(torch.equal(a, b) for a, b in zip((fresh[1], *fresh[2]), (carried[1], *carried[2])))
+    assert same is not memory  # with memory the state changes the logits and the new state; without, nothing
+    assert repr(enc).endswith("shared=True)" if memory else "shared=True, memory=False)")
+
+
 @pytest.mark.parametrize("embed", [False, True])
 def test_value_head_pools_its_episode_whatever_the_agents_order(embed, generator):
     A, B, C = 4, 3, 9

@@ -145,14 +145,16 @@ def test_a_minibatch_subgraph_keeps_whole_environments_and_renumbers_them():
     assert episodes_subgraph(edges, torch.tensor([], dtype=torch.long), 3, 4).shape == (2, 0)
 
 
-@pytest.mark.parametrize("mode", ["policy", "actions"])
-@pytest.mark.parametrize("sequence", [0, 2])
-def test_replaying_a_stored_sequence_gives_the_log_probabilities_that_were_collected(tmp_path, mode, sequence):
+@pytest.mark.parametrize(
+    "mode, sequence, memory",
+    [("policy", 0, True), ("policy", 2, True), ("actions", 0, True), ("actions", 2, True), ("policy", 2, False)],
+)
+def test_replaying_a_stored_sequence_gives_the_log_probabilities_that_were_collected(tmp_path, mode, sequence, memory):
     # 4 steps per iteration, every step ends an episode (the world's done): the replay must zero the recurrent
     # state exactly where collection did; episodes also continue into the next iteration (carried state), and
     # with ppo_sequence=2 each environment's iteration is two sequences, replayed from the stored states
     cfg = signal_config(ppo_messages=mode, timesteps=4, episode_steps=8, batch_size=6, minibatches=2)
-    cfg = cfg.with_overrides({"ppo_sequence": sequence})
+    cfg = cfg.with_overrides({"ppo_sequence": sequence, "encoder_memory": memory})
     trainer = Trainer(cfg, tmp_path, world=SignalWorld())
     trainer.loss_module.set_topology("full", 1, 6, trainer.rt.device)
     ppo = trainer.ppo
@@ -200,10 +202,13 @@ def test_message_noise_is_refused_where_it_would_do_nothing():
         signal_config(message_noise=1.5)
 
 
-def test_resuming_a_ppo_run_with_another_critic_input_names_the_field(tmp_path):
+@pytest.mark.parametrize(
+    "field, other, saved", [("critic_input", "observations", "'features'"), ("encoder_memory", False, "True")]
+)
+def test_resuming_a_ppo_run_with_another_architecture_field_names_it(tmp_path, field, other, saved):
     Trainer(signal_config(steps=2), tmp_path, world=SignalWorld()).train(progress=False)
-    with pytest.raises(CheckpointError, match="checkpoint has critic_input='features' but the config asks for"):
-        Trainer(signal_config(steps=4, critic_input="observations"), tmp_path, world=SignalWorld()).resume()
+    with pytest.raises(CheckpointError, match=f"checkpoint has {field}={saved} but the config asks for"):
+        Trainer(signal_config(steps=4, **{field: other}), tmp_path, world=SignalWorld()).resume()
 
 
 def train_signal(tmp_path, **overrides):

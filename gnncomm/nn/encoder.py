@@ -32,6 +32,9 @@ class LSTMEncoder(nn.Module):
         shared (bool): parameters shared by all agents, else one set per agent. (default: ``True``)
         agent_embedding_dim (int): size of the agent-id embedding, ``0`` for none; only with
             ``shared=True``. (default: ``0``)
+        memory (bool): carry :math:`(\mathbf{h}, \mathbf{c})` from step to step; ``False`` starts the cell
+            from zero at every step (the state passed in is ignored), so the message depends only on
+            :math:`\mathbf{o}_t`, :math:`\mathbf{r}_{t-1}` and :math:`\mathbf{a}`. (default: ``True``)
 
     Shapes:
         - **input:** ``obs (B*A, obs_dim)``, ``context (B*A, context_dim)``, ``state`` a pair of
@@ -49,6 +52,7 @@ class LSTMEncoder(nn.Module):
         num_agents: int = 1,
         shared: bool = True,
         agent_embedding_dim: int = 0,
+        memory: bool = True,
     ) -> None:
         super().__init__()
         self.obs_dim = obs_dim
@@ -58,6 +62,7 @@ class LSTMEncoder(nn.Module):
         self.msg_dim = msg_dim
         self.num_agents = num_agents
         self.shared = shared
+        self.memory = memory
         self.agent_embedding_dim = agent_embedding_dim if shared else 0
         if self.agent_embedding_dim > 0:
             self.agent_embedding = nn.Parameter(torch.empty(num_agents, self.agent_embedding_dim))
@@ -86,6 +91,8 @@ class LSTMEncoder(nn.Module):
         if self.agent_embedding is not None:
             A, D = self.agent_embedding.shape
             parts.append(self.agent_embedding.unsqueeze(0).expand(obs.size(0) // A, A, D).reshape(-1, D))
+        if not self.memory:
+            state = (torch.zeros_like(state[0]), torch.zeros_like(state[1]))
         h, c = self.cell(torch.cat(parts, dim=-1), state)
         logits = self.lin_logits(h).view(-1, self.msg_dim, self.vocab_size)  # [N, M, V]
         message = gumbel_softmax_sample(logits, temperature, self.training, True, noise, generator)
@@ -94,5 +101,5 @@ class LSTMEncoder(nn.Module):
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.obs_dim}, {self.hidden_channels}, vocab={self.vocab_size}, "
-            f"msg_dim={self.msg_dim}, shared={self.shared})"
+            f"msg_dim={self.msg_dim}, shared={self.shared}" + ("" if self.memory else ", memory=False") + ")"
         )
