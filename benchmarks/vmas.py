@@ -136,7 +136,7 @@ GNNCOMM_PPO_TASKS: dict[str, dict[str, Any]] = {
 }
 """gnncomm-PPO's settings per task (``--algorithm ppo``), on top of the library defaults; other tasks take
 :data:`PPO_COMMON`. Discovery's three changes were chosen on seeds 0-4 and held on seeds 5-19, run afterwards;
-navigation's were chosen on seed 0 and held on seeds 1-4 (README)."""
+navigation's were chosen on seed 0 and held on seeds 1-6 (README)."""
 
 
 def gnncomm_config(task: str, overrides: Sequence[str] = (), *, seed: int = 0, algorithm: str = "gradient") -> Config:
