@@ -197,10 +197,11 @@ def navigation_breakdown(rewards: Tensor, collisions: Tensor, reached: Tensor, i
     }
 
 
-def gnncomm_navigation_breakdown(trainer: Trainer, cfg: Config, *, episodes: int, seed: int) -> dict:
+def gnncomm_navigation_breakdown(trainer: Trainer, *, episodes: int, seed: int) -> dict:
     """:func:`navigation_breakdown` of the trained system's greedy policy on the held-out episodes of ``seed``.
     The collision penalty is read from the reward: navigation's position shaping moves by at most a few tenths
     per step, so a step's reward at or below -0.5 holds one -1 per agent touched."""
+    cfg = trainer.cfg
     _, trace = evaluate_rollout(
         trainer.system, trainer.world, cfg, episodes=episodes, seed=seed, device=trainer.rt.device, record=True
     )
@@ -247,9 +248,7 @@ def run_gnncomm(
                     eval_return_no_actions=ablation["episode_return_no_actions"],
                 )
                 if task == "navigation":
-                    point["breakdown"] = gnncomm_navigation_breakdown(
-                        trainer, cfg, episodes=eval_episodes, seed=eval_seed
-                    )
+                    point["breakdown"] = gnncomm_navigation_breakdown(trainer, episodes=eval_episodes, seed=eval_seed)
                 if ablation.get("success_rate") is not None:
                     point.update(
                         success_rate=ablation["success_rate"],

@@ -292,17 +292,7 @@ def test_vmas_navigation_breakdown_adds_up_to_the_evaluation_return(tmp_path):
     from benchmarks import vmas
 
     out = tmp_path / "nav.json"
-    argv = [
-        "--side",
-        "gnncomm",
-        "--task",
-        "navigation",
-        "--algorithm",
-        "ppo",
-        "--quick",
-        "--set",
-        "encoder_memory=false",
-    ]
+    argv = "--side gnncomm --task navigation --algorithm ppo --quick --set encoder_memory=false".split()
     assert vmas.main([*argv, "--out", str(out)]) == 0
     data = json.loads(out.read_text())
     final, parts = data["final"], data["final"]["breakdown"]
